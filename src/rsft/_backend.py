@@ -1,0 +1,76 @@
+"""Backend selection: ``"cython"`` (compiled, default when built) or ``"numpy"`` (reference).
+
+The process default comes from ``RSFT_BACKEND`` at import, else ``"cython"`` when the extension
+imports, else ``"numpy"`` with one warning. ``set_backend`` changes the process default; every
+public object also takes ``backend=`` for one call site. The default is the only global state.
+"""
+
+import os
+import warnings
+
+from . import _reference
+
+try:
+    from . import _core
+except ImportError as exc:  # pragma: no cover - exercised only without a build
+    _core = None
+    _IMPORT_ERROR = exc
+else:
+    _IMPORT_ERROR = None
+
+BACKENDS = ("cython", "numpy")
+_modules = {"numpy": _reference}
+if _core is not None:
+    _modules["cython"] = _core
+
+
+def available_backends():
+    """Names of the backends usable in this process, compiled first."""
+    return tuple(b for b in BACKENDS if b in _modules)
+
+
+def _check_name(name):
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; valid backends are 'cython' and 'numpy'")
+    if name not in _modules:
+        raise ValueError(
+            f"backend 'cython' is not available: the compiled extension rsft._core failed to "
+            f"import ({_IMPORT_ERROR}); rebuild rsft (pip install .) or use backend='numpy'")
+    return name
+
+
+def _initial():
+    env = os.environ.get("RSFT_BACKEND")
+    if env:
+        return _check_name(env.strip().lower())
+    if _core is None:
+        warnings.warn(
+            f"rsft's compiled extension is not available ({_IMPORT_ERROR}); using the pure "
+            "numpy backend, which gives the same results more slowly",
+            RuntimeWarning, stacklevel=3)
+        return "numpy"
+    return "cython"
+
+
+_default = _initial()
+
+
+def set_backend(name):
+    """Set the process-wide default backend (``"cython"`` or ``"numpy"``)."""
+    global _default
+    _default = _check_name(name)
+
+
+def get_backend():
+    """The process-wide default backend name."""
+    return _default
+
+
+def resolve(backend=None):
+    """Backend name for a call: ``backend`` if given, else the process default."""
+    return _default if backend is None else _check_name(backend)
+
+
+def kernels(name):
+    """The kernel module of backend ``name``."""
+    return _modules[name]

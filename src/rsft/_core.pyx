@@ -1,0 +1,329 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Compiled kernels of rsft: the twin of ``rsft._reference`` (read its docstring first).
+
+Three layers: scalar ``noexcept nogil`` helpers, chunk loops over raw buffers, and thin ``def``
+entry points that unpack arguments and call them. Random numbers come from the Generator's
+``bitgen_t`` (taken from its capsule; the loop holds a reference to the bit generator and its lock
+while the pointer is used) through numpy's own C distributions, so the stream is consumed exactly
+as ``Generator.standard_normal`` / ``random`` / ``standard_exponential`` / ``laplace`` /
+``standard_t`` consume it.
+"""
+from cpython.pycapsule cimport PyCapsule_IsValid, PyCapsule_GetPointer
+from cpython.exc cimport PyErr_CheckSignals
+from libc.math cimport log, log1p, exp, fabs, INFINITY, NAN
+from numpy.random cimport bitgen_t
+
+import numpy as np
+
+cdef extern from "numpy/random/distributions.h":
+    double random_standard_normal(bitgen_t *bitgen_state) nogil
+    double random_standard_exponential(bitgen_t *bitgen_state) nogil
+    double random_laplace(bitgen_t *bitgen_state, double loc, double scale) nogil
+    double random_standard_t(bitgen_t *bitgen_state, double df) nogil
+
+cdef extern from *:
+    """
+    #ifndef RSFT_CFLAGS
+    #define RSFT_CFLAGS "unknown"
+    #endif
+    #ifndef RSFT_CYTHON_VERSION
+    #define RSFT_CYTHON_VERSION "unknown"
+    #endif
+    """
+    const char *RSFT_CFLAGS
+    const char *RSFT_CYTHON_VERSION
+
+# Program layout (see rsft._reference).
+cdef enum:
+    V = 0
+    C0 = 1
+    C1 = 2
+    C2 = 3
+    CA1 = 4
+    MA1 = 5
+    CA2 = 6
+    MA2 = 7
+    CT1 = 8
+    MT1 = 9
+    KT1 = 10
+    CT2 = 11
+    MT2 = 12
+    KT2 = 13
+    CB1 = 14
+    CB2 = 15
+    LO = 16
+    HI = 17
+    PROG_LEN_ = 18
+
+cdef enum:
+    NORMAL_ = 0
+    UNIFORM_ = 1
+    EXPONENTIAL_ = 2
+    LAPLACE_ = 3
+    STUDENT_T_ = 4
+
+cdef enum:
+    OK_ = 0
+    VIOLATION_ = 1
+    BUDGET_ = 2
+
+PROG_LEN = PROG_LEN_
+MAX_CHUNK = 65536
+MIN_CHUNK = 64
+NORMAL, UNIFORM, EXPONENTIAL, LAPLACE, STUDENT_T = range(5)
+OK, VIOLATION, BUDGET = 0, 1, 2
+
+cdef Py_ssize_t C_MAX_CHUNK = 65536
+cdef double C_MIN_CHUNK = 64.0
+
+CFLAGS = RSFT_CFLAGS.decode()
+CYTHON_VERSION = RSFT_CYTHON_VERSION.decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar helpers
+# ---------------------------------------------------------------------------------------------
+
+cdef inline double eval_row(const double *r, double x) noexcept nogil:
+    cdef double y, g, d
+    if not (x >= r[LO] and x <= r[HI]):
+        return -INFINITY
+    y = x - r[V]
+    g = r[C0] + y * (r[C1] + y * r[C2])
+    if r[CA1] != 0.0:
+        g = g + r[CA1] * fabs(x - r[MA1])
+    if r[CA2] != 0.0:
+        g = g + r[CA2] * fabs(x - r[MA2])
+    if r[CT1] != 0.0:
+        d = x - r[MT1]
+        g = g + r[CT1] * log1p(d * d * r[KT1])
+    if r[CT2] != 0.0:
+        d = x - r[MT2]
+        g = g + r[CT2] * log1p(d * d * r[KT2])
+    if r[CB1] != 0.0:
+        g = g + r[CB1] * log(x)
+    if r[CB2] != 0.0:
+        g = g + r[CB2] * log1p(-x)
+    return g
+
+
+cdef inline double eval_prog(const double *p, Py_ssize_t k, double x,
+                             double *scratch) noexcept nogil:
+    """Log-sum-exp over the k rows (max-subtracted); one row needs no reduction."""
+    cdef Py_ssize_t j
+    cdef double m, s
+    if k == 1:
+        return eval_row(p, x)
+    m = -INFINITY
+    for j in range(k):
+        scratch[j] = eval_row(p + j * PROG_LEN_, x)
+        if scratch[j] > m:
+            m = scratch[j]
+    if m == -INFINITY:
+        return -INFINITY
+    s = 0.0
+    for j in range(k):
+        s = s + exp(scratch[j] - m)
+    return m + log(s)
+
+
+cdef inline bint accept(double g, double u) noexcept nogil:
+    """v = 1 - u in (0, 1]; accept iff v <= exp(g), with two exact squeezes before the log."""
+    cdef double v = 1.0 - u
+    if v <= 1.0 + g:
+        return True
+    if g < 1.0 - 1.0 / v:
+        return False
+    return log(v) <= g
+
+
+cdef inline Py_ssize_t chunk_len(Py_ssize_t remaining, Py_ssize_t n_examined,
+                                 Py_ssize_t n_accepted, double prior_rate, Py_ssize_t n_dry,
+                                 Py_ssize_t budget_left) noexcept nogil:
+    cdef double rate, c
+    cdef Py_ssize_t i, ci
+    if n_accepted > 0:
+        rate = <double>n_examined / <double>n_accepted
+    else:
+        rate = prior_rate
+        for i in range(min(n_dry, 60)):
+            rate = rate * 2.0
+    c = <double>remaining * rate * 1.1 + C_MIN_CHUNK
+    if c > C_MAX_CHUNK:
+        c = C_MAX_CHUNK
+    ci = <Py_ssize_t>c
+    if ci > budget_left:
+        ci = budget_left
+    return ci
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunk loops
+# ---------------------------------------------------------------------------------------------
+
+cdef void fill_proposals(bitgen_t *bg, int code, const double *p, double *x,
+                         Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double p0 = p[0], p1 = p[1], p2 = p[2]
+    if code == NORMAL_:
+        for i in range(c):
+            x[i] = p0 + p1 * random_standard_normal(bg)
+    elif code == UNIFORM_:
+        for i in range(c):
+            x[i] = p0 + p1 * bg.next_double(bg.state)
+    elif code == EXPONENTIAL_:
+        for i in range(c):
+            x[i] = p0 * random_standard_exponential(bg)
+    elif code == LAPLACE_:
+        for i in range(c):
+            x[i] = p0 + p1 * random_laplace(bg, 0.0, 1.0)
+    else:
+        for i in range(c):
+            x[i] = p1 + p2 * random_standard_t(bg, p0)
+
+
+cdef void fill_uniform(bitgen_t *bg, double *u, Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(c):
+        u[i] = bg.next_double(bg.state)
+
+
+cdef struct ScanState:
+    Py_ssize_t n_acc
+    Py_ssize_t n_exam
+    double max_g
+    double x_max
+    int status
+
+
+cdef void scan(const double *x, const double *u, const double *lp, Py_ssize_t c,
+               const double *prog, Py_ssize_t k, double *scratch, Py_ssize_t n,
+               bint stop_on_violation, double *out, ScanState *st) noexcept nogil:
+    """Examine one chunk in order; stop at the n-th acceptance or at a violation."""
+    cdef Py_ssize_t i
+    cdef double g
+    for i in range(c):
+        g = eval_prog(prog, k, x[i], scratch)
+        if lp != NULL:
+            g = lp[i] + g
+        if g > st.max_g:
+            st.max_g = g
+            st.x_max = x[i]
+        if stop_on_violation and g > 0.0:
+            st.status = VIOLATION_
+            st.n_exam += i + 1
+            return
+        if accept(g, u[i]):
+            out[st.n_acc] = x[i]
+            st.n_acc += 1
+            if st.n_acc == n:
+                st.n_exam += i + 1
+                return
+    st.n_exam += c
+
+
+cdef bitgen_t *get_bitgen(object bit_generator) except NULL:
+    capsule = bit_generator.capsule
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        raise TypeError("rng.bit_generator does not expose a valid 'BitGenerator' capsule")
+    return <bitgen_t *>PyCapsule_GetPointer(capsule, "BitGenerator")
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points (same names and signatures as rsft._reference)
+# ---------------------------------------------------------------------------------------------
+
+def draw_proposals(rng, int code, const double[::1] params, double[::1] out):
+    """Fill ``out`` with proposal draws (see ``rsft._reference.draw_proposals``)."""
+    bit_generator = rng.bit_generator
+    cdef bitgen_t *bg = get_bitgen(bit_generator)
+    cdef Py_ssize_t c = out.shape[0]
+    if c == 0:
+        return
+    with bit_generator.lock, nogil:
+        fill_proposals(bg, code, &params[0], &out[0], c)
+
+
+def log_ratio(const double[:, ::1] prog, const double[::1] x, double[::1] out):
+    """Evaluate a log-ratio program at ``x`` into ``out``."""
+    cdef Py_ssize_t i, n = x.shape[0], k = prog.shape[0]
+    cdef double[::1] scratch = np.empty(k)
+    with nogil:
+        for i in range(n):
+            out[i] = eval_prog(&prog[0, 0], k, x[i], &scratch[0])
+
+
+def accept_test(const double[::1] g, const double[::1] u):
+    """Acceptance decisions (bool array) for log-ratios ``g`` and uniforms ``u``."""
+    cdef Py_ssize_t i, n = g.shape[0]
+    res = np.empty(n, dtype=np.bool_)
+    cdef unsigned char[::1] r = res.view(np.uint8)
+    with nogil:
+        for i in range(n):
+            r[i] = accept(g[i], u[i])
+    return res
+
+
+def chunk_length(Py_ssize_t remaining, Py_ssize_t n_examined, Py_ssize_t n_accepted,
+                 double prior_rate, Py_ssize_t n_dry, Py_ssize_t budget_left):
+    """Length of the next chunk (see ``rsft._reference.chunk_length``)."""
+    return chunk_len(remaining, n_examined, n_accepted, prior_rate, n_dry, budget_left)
+
+
+def rejection_sample(rng, int code, const double[::1] params, const double[:, ::1] prog, logp,
+                     Py_ssize_t n, double prior_rate, Py_ssize_t max_proposals,
+                     bint stop_on_violation, double[::1] out):
+    """Rejection sampling into ``out[:n]`` (see ``rsft._reference.rejection_sample``).
+
+    Built-in targets run the whole chunk (draws and accept loop) without the GIL; a callable
+    target is called once per chunk, with the GIL, between the draws and the accept loop, and
+    without the Generator's lock held (so the callable may use the same Generator).
+    """
+    bit_generator = rng.bit_generator
+    lock = bit_generator.lock
+    cdef bitgen_t *bg = get_bitgen(bit_generator)
+    cdef Py_ssize_t k = prog.shape[0], c, cap = 0, n_drawn = 0, n_dry = 0
+    cdef double[::1] scratch = np.empty(k)
+    cdef double[::1] xb
+    cdef double[::1] ub
+    cdef const double[::1] lpv
+    cdef ScanState st
+    cdef const double *pp = &prog[0, 0]
+    cdef const double *par = &params[0]
+    st.n_acc = 0
+    st.n_exam = 0
+    st.max_g = -INFINITY
+    st.x_max = NAN
+    st.status = OK_
+    xarr = None
+    while st.n_acc < n:
+        c = chunk_len(n - st.n_acc, st.n_exam, st.n_acc, prior_rate, n_dry,
+                      max_proposals - n_drawn)
+        if c <= 0:
+            st.status = BUDGET_
+            break
+        if c > cap:
+            cap = c
+            xarr = np.empty(cap)
+            xb = xarr
+            ub = np.empty(cap)
+        with lock, nogil:
+            fill_proposals(bg, code, par, &xb[0], c)
+            fill_uniform(bg, &ub[0], c)
+        n_drawn += c
+        if logp is None:
+            with nogil:
+                scan(&xb[0], &ub[0], NULL, c, pp, k, &scratch[0], n, stop_on_violation,
+                     &out[0], &st)
+        else:
+            lpv = logp(xarr[:c])
+            with nogil:
+                scan(&xb[0], &ub[0], &lpv[0], c, pp, k, &scratch[0], n, stop_on_violation,
+                     &out[0], &st)
+        PyErr_CheckSignals()
+        if st.status != OK_:
+            break
+        if st.n_acc == 0:
+            n_dry += 1
+    return st.n_exam, st.n_acc, st.max_g, st.x_max, st.status

@@ -1,0 +1,402 @@
+"""Built-in distribution families that the compiled rejection loop understands.
+
+Each family has ``logpdf``, ``pdf``, ``sample`` and ``support``, and describes its log-density
+as a sum of simple *terms* (quadratic, linear, absolute-value, Student-t log, Beta logs) so that
+:mod:`rsft._envelope` can compute exact envelopes and compile target/proposal pairs into the
+log-ratio programs evaluated by the kernels.
+"""
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _reference
+from ._rng import as_generator, check_count
+
+__all__ = [
+    "Distribution", "Normal", "Uniform", "Exponential", "Laplace", "Beta", "TruncatedNormal",
+    "StudentT", "Mixture",
+]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _param(name, value, *, positive=False, allow_inf=False):
+    """Validate one real parameter; return it as a Python float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if math.isnan(v):
+        raise ValueError(f"{name} must not be NaN")
+    if math.isinf(v) and not allow_inf:
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and not v > 0.0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    return v
+
+
+@dataclass
+class Terms:
+    """``log f(x) = const + lin*x + sum a*(x-m)^2 + sum a*|x-m| + sum c*log1p(k*(x-m)^2)
+    + cb1*log(x) + cb2*log1p(-x)`` on ``[lo, hi]``."""
+
+    const: float = 0.0
+    lin: float = 0.0
+    quad: list = field(default_factory=list)   # (a, m)
+    abs: list = field(default_factory=list)    # (a, m)
+    tlog: list = field(default_factory=list)   # (c, m, k)
+    cb1: float = 0.0
+    cb2: float = 0.0
+    lo: float = -math.inf
+    hi: float = math.inf
+    center: float = 0.0                        # expansion point of the quadratic part
+
+    def negated(self):
+        return Terms(-self.const, -self.lin, [(-a, m) for a, m in self.quad],
+                     [(-a, m) for a, m in self.abs], [(-c, m, k) for c, m, k in self.tlog],
+                     -self.cb1, -self.cb2, self.lo, self.hi, self.center)
+
+
+def _fmt(v):
+    return f"{v:g}"
+
+
+class Distribution:
+    """Base class of the built-in families (do not instantiate)."""
+
+    #: proposal family code understood by the kernels, or None if it cannot be a proposal
+    _code = None
+
+    @property
+    def support(self):
+        """``(low, high)``: the closed interval outside which the density is zero."""
+        t = self._terms()
+        return (t.lo, t.hi)
+
+    def logpdf(self, x):
+        """Log-density at ``x`` (array-like); ``-inf`` outside the support."""
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = self._logpdf(x)
+            lo, hi = self.support
+            return np.where((x >= lo) & (x <= hi), out, -np.inf)
+
+    def pdf(self, x):
+        """Density at ``x`` (array-like)."""
+        return np.exp(self.logpdf(x))
+
+    def sample(self, n, rng=None):
+        """Draw ``n`` independent samples; returns a float64 array of shape ``(n,)``."""
+        n = check_count(n)
+        rng = as_generator(rng)
+        return self._sample(n, rng)
+
+    def _sample(self, n, rng):
+        out = np.empty(n)
+        _reference.draw_proposals(rng, self._code, self._proposal_params(), out)
+        return out
+
+    def _proposal_params(self):
+        raise TypeError(
+            f"{type(self).__name__} cannot be a proposal; proposals are Normal, Uniform, "
+            "Exponential, Laplace or StudentT")
+
+    def __repr__(self):
+        args = ", ".join(_fmt(v) for v in self._params())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._params() == other._params()
+
+    def __hash__(self):
+        return hash((type(self).__name__, self._params()))
+
+
+class Normal(Distribution):
+    """Normal distribution N(loc, scale**2)."""
+
+    _code = _reference.NORMAL
+
+    def __init__(self, loc=0.0, scale=1.0):
+        self.loc = _param("loc", loc)
+        self.scale = _param("scale", scale, positive=True)
+
+    def _params(self):
+        return (self.loc, self.scale)
+
+    def _logpdf(self, x):
+        z = (x - self.loc) / self.scale
+        return -0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI
+
+    def _terms(self):
+        return Terms(const=-math.log(self.scale) - _LOG_SQRT_2PI,
+                     quad=[(-0.5 / (self.scale * self.scale), self.loc)], center=self.loc)
+
+    def _proposal_params(self):
+        return np.array([self.loc, self.scale, 0.0, 0.0])
+
+
+class Uniform(Distribution):
+    """Continuous uniform distribution on [low, high]."""
+
+    _code = _reference.UNIFORM
+
+    def __init__(self, low=0.0, high=1.0):
+        self.low = _param("low", low)
+        self.high = _param("high", high)
+        if not self.low < self.high:
+            raise ValueError(f"Uniform needs low < high, got low={self.low}, high={self.high}")
+        if not math.isfinite(self.high - self.low):
+            raise ValueError("Uniform: high - low overflows")
+
+    def _params(self):
+        return (self.low, self.high)
+
+    def _logpdf(self, x):
+        return np.full(x.shape, -math.log(self.high - self.low))
+
+    def _terms(self):
+        return Terms(const=-math.log(self.high - self.low), lo=self.low, hi=self.high,
+                     center=0.5 * (self.low + self.high))
+
+    def _proposal_params(self):
+        return np.array([self.low, self.high - self.low, 0.0, 0.0])
+
+
+class Exponential(Distribution):
+    """Exponential distribution with density exp(-x/scale)/scale on [0, inf)."""
+
+    _code = _reference.EXPONENTIAL
+
+    def __init__(self, scale=1.0):
+        self.scale = _param("scale", scale, positive=True)
+
+    def _params(self):
+        return (self.scale,)
+
+    def _logpdf(self, x):
+        return -x / self.scale - math.log(self.scale)
+
+    def _terms(self):
+        return Terms(const=-math.log(self.scale), lin=-1.0 / self.scale, lo=0.0)
+
+    def _proposal_params(self):
+        return np.array([self.scale, 0.0, 0.0, 0.0])
+
+
+class Laplace(Distribution):
+    """Laplace (double exponential) distribution with density exp(-|x-loc|/scale)/(2 scale)."""
+
+    _code = _reference.LAPLACE
+
+    def __init__(self, loc=0.0, scale=1.0):
+        self.loc = _param("loc", loc)
+        self.scale = _param("scale", scale, positive=True)
+
+    def _params(self):
+        return (self.loc, self.scale)
+
+    def _logpdf(self, x):
+        return -np.abs(x - self.loc) / self.scale - math.log(2.0 * self.scale)
+
+    def _terms(self):
+        return Terms(const=-math.log(2.0 * self.scale), abs=[(-1.0 / self.scale, self.loc)],
+                     center=self.loc)
+
+    def _proposal_params(self):
+        return np.array([self.loc, self.scale, 0.0, 0.0])
+
+
+class StudentT(Distribution):
+    """Student's t distribution with ``df`` degrees of freedom, location and scale."""
+
+    _code = _reference.STUDENT_T
+
+    def __init__(self, df, loc=0.0, scale=1.0):
+        self.df = _param("df", df, positive=True)
+        self.loc = _param("loc", loc)
+        self.scale = _param("scale", scale, positive=True)
+
+    def _params(self):
+        return (self.df, self.loc, self.scale)
+
+    def _const(self):
+        nu = self.df
+        return (math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu)
+                - 0.5 * math.log(nu * math.pi) - math.log(self.scale))
+
+    def _logpdf(self, x):
+        z = (x - self.loc) / self.scale
+        return self._const() - 0.5 * (self.df + 1.0) * np.log1p(z * z / self.df)
+
+    def _terms(self):
+        k = 1.0 / (self.df * self.scale * self.scale)
+        return Terms(const=self._const(), tlog=[(-0.5 * (self.df + 1.0), self.loc, k)],
+                     center=self.loc)
+
+    def _proposal_params(self):
+        return np.array([self.df, self.loc, self.scale, 0.0])
+
+
+class Beta(Distribution):
+    """Beta distribution on [0, 1] with shape parameters ``a`` and ``b``."""
+
+    def __init__(self, a, b):
+        self.a = _param("a", a, positive=True)
+        self.b = _param("b", b, positive=True)
+
+    def _params(self):
+        return (self.a, self.b)
+
+    def _log_beta(self):
+        return math.lgamma(self.a) + math.lgamma(self.b) - math.lgamma(self.a + self.b)
+
+    def _logpdf(self, x):
+        out = -self._log_beta()
+        if self.a != 1.0:
+            out = out + (self.a - 1.0) * np.log(x)
+        if self.b != 1.0:
+            out = out + (self.b - 1.0) * np.log1p(-x)
+        return np.broadcast_to(out, x.shape) * 1.0
+
+    def _terms(self):
+        return Terms(const=-self._log_beta(), cb1=self.a - 1.0, cb2=self.b - 1.0, lo=0.0,
+                     hi=1.0, center=0.5)
+
+    def _sample(self, n, rng):
+        return rng.beta(self.a, self.b, n)
+
+
+def _normal_sf(t):
+    """Upper tail probability of the standard normal."""
+    return 0.5 * math.erfc(t / math.sqrt(2.0))
+
+
+class TruncatedNormal(Distribution):
+    """Normal(loc, scale) restricted to [low, high]; one bound may be infinite.
+
+    Sampling uses rsft's own rejection sampler with the best of a Normal, a Uniform (finite
+    intervals) and a Laplace tail proposal (chosen by the smallest exact envelope M).
+    The normaliser is computed with ``erfc``; intervals with probability below 1e-300 under the
+    untruncated normal are refused.
+    """
+
+    def __init__(self, loc, scale, low, high):
+        self.loc = _param("loc", loc)
+        self.scale = _param("scale", scale, positive=True)
+        self.low = _param("low", low, allow_inf=True)
+        self.high = _param("high", high, allow_inf=True)
+        if not self.low < self.high:
+            raise ValueError(
+                f"TruncatedNormal needs low < high, got low={self.low}, high={self.high}")
+        a = (self.low - self.loc) / self.scale
+        b = (self.high - self.loc) / self.scale
+        if a > 0:
+            z = _normal_sf(a) - _normal_sf(b)
+        elif b < 0:
+            z = _normal_sf(-b) - _normal_sf(-a)
+        else:
+            z = 1.0 - _normal_sf(-a) - _normal_sf(b)
+        if not z > 1e-300:
+            raise ValueError(
+                f"TruncatedNormal: [{self.low}, {self.high}] has probability {z:.3g} under "
+                f"Normal({self.loc}, {self.scale}); below 1e-300 is not supported")
+        self._log_z = math.log(z)
+        self._sampler = None
+
+    def _params(self):
+        return (self.loc, self.scale, self.low, self.high)
+
+    def _logpdf(self, x):
+        z = (x - self.loc) / self.scale
+        return -0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI - self._log_z
+
+    def _terms(self):
+        return Terms(const=-math.log(self.scale) - _LOG_SQRT_2PI - self._log_z,
+                     quad=[(-0.5 / (self.scale * self.scale), self.loc)], lo=self.low,
+                     hi=self.high, center=self.loc)
+
+    def _sample(self, n, rng):
+        if self._sampler is None:
+            from .sampling import RejectionSampler
+            cands = [Normal(self.loc, self.scale)]
+            if math.isfinite(self.low) and math.isfinite(self.high):
+                cands.append(Uniform(self.low, self.high))
+            a = (self.low - self.loc) / self.scale
+            b = (self.high - self.loc) / self.scale
+            if a > 0 or b < 0:  # a tail: Laplace at the near bound, optimal exponential rate
+                t = a if a > 0 else -b
+                rate = 0.5 * (t + math.sqrt(t * t + 4.0))
+                edge = self.low if a > 0 else self.high
+                cands.append(Laplace(edge, self.scale / rate))
+            samplers = [RejectionSampler(self, q) for q in cands]
+            self._sampler = min(samplers, key=lambda s: s.log_M)
+        return self._sampler.sample(n, rng)
+
+
+class Mixture(Distribution):
+    """Finite mixture ``sum_k w_k p_k`` of built-in distributions.
+
+    As a rejection-sampling target its envelope is the proven bound ``M = sum_k w_k M_k``.
+    """
+
+    def __init__(self, components, weights):
+        comps = list(components)
+        if not comps:
+            raise ValueError("Mixture needs at least one component")
+        for c in comps:
+            if not isinstance(c, Distribution):
+                raise TypeError(
+                    f"Mixture components must be rsft distributions, got {type(c).__name__}")
+        w = np.asarray(weights)
+        if w.dtype.kind not in "iuf" or w.ndim != 1:
+            raise TypeError("Mixture weights must be a 1-D sequence of real numbers")
+        w = w.astype(np.float64)
+        if w.shape[0] != len(comps):
+            raise ValueError(
+                f"Mixture got {len(comps)} components but {w.shape[0]} weights")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError("Mixture weights must be finite, >= 0 and not all zero")
+        # flatten nested mixtures
+        flat_c, flat_w = [], []
+        for c, wk in zip(comps, w / w.sum()):
+            if isinstance(c, Mixture):
+                flat_c.extend(c.components)
+                flat_w.extend(wk * c.weights)
+            else:
+                flat_c.append(c)
+                flat_w.append(wk)
+        self.components = tuple(flat_c)
+        self.weights = np.asarray(flat_w) / np.sum(flat_w)
+
+    def _params(self):
+        return (self.components, tuple(self.weights.tolist()))
+
+    def __repr__(self):
+        return f"Mixture({list(self.components)!r}, {self.weights.tolist()!r})"
+
+    @property
+    def support(self):
+        sups = [c.support for c, w in zip(self.components, self.weights) if w > 0]
+        return (min(s[0] for s in sups), max(s[1] for s in sups))
+
+    def logpdf(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            parts = np.stack([np.log(w) + c.logpdf(x)
+                              for c, w in zip(self.components, self.weights)])
+        m = parts.max(axis=0)
+        safe = np.where(np.isfinite(m), m, 0.0)
+        with np.errstate(divide="ignore"):
+            return np.where(np.isfinite(m),
+                            safe + np.log(np.exp(parts - safe).sum(axis=0)), -np.inf)
+
+    def _sample(self, n, rng):
+        k = rng.choice(len(self.components), size=n, p=self.weights)
+        out = np.empty(n)
+        for j, c in enumerate(self.components):
+            sel = k == j
+            out[sel] = c._sample(int(sel.sum()), rng)
+        return out
