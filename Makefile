@@ -16,8 +16,10 @@ $(VENV)/.installed-test: $(PY) $(SRC)
 	$(PY) -m pip install -q ".[test]"
 	@touch $@
 
+# numba is an optional peer in the benchmarks (skipped when it cannot be installed).
 $(VENV)/.installed-bench: $(VENV)/.installed-test
 	$(PY) -m pip install -q ".[bench]"
+	-$(PY) -m pip install -q numba
 	@touch $@
 
 demo: $(VENV)/.installed-test

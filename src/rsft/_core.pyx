@@ -17,13 +17,18 @@ from numpy.random cimport bitgen_t
 import numpy as np
 
 cdef extern from "numpy/random/distributions.h":
-    double random_standard_normal(bitgen_t *bitgen_state) nogil
     double random_standard_exponential(bitgen_t *bitgen_state) nogil
     double random_laplace(bitgen_t *bitgen_state, double loc, double scale) nogil
     double random_standard_t(bitgen_t *bitgen_state, double df) nogil
 
+cdef extern from "_ziggurat.h":
+    double rsft_standard_normal(bitgen_t *bitgen_state) nogil
+
 cdef extern from *:
     """
+    #ifndef RSFT_INLINE_ZIGGURAT
+    #define RSFT_INLINE_ZIGGURAT 0
+    #endif
     #ifndef RSFT_CFLAGS
     #define RSFT_CFLAGS "unknown"
     #endif
@@ -32,6 +37,7 @@ cdef extern from *:
     #endif
     """
     const char *RSFT_CFLAGS
+    int RSFT_INLINE_ZIGGURAT
     const char *RSFT_CYTHON_VERSION
 
 # Program layout (see rsft._reference).
@@ -54,7 +60,9 @@ cdef enum:
     CB2 = 15
     LO = 16
     HI = 17
-    PROG_LEN_ = 18
+    MODE = 18
+    E0 = 19
+    PROG_LEN_ = 20
 
 cdef enum:
     NORMAL_ = 0
@@ -79,6 +87,8 @@ cdef double C_MIN_CHUNK = 64.0
 
 CFLAGS = RSFT_CFLAGS.decode()
 CYTHON_VERSION = RSFT_CYTHON_VERSION.decode()
+#: True when the normal ziggurat is inlined with numpy's tables (see _ziggurat.h)
+INLINE_ZIGGURAT = bool(RSFT_INLINE_ZIGGURAT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,14 +138,40 @@ cdef inline double eval_prog(const double *p, Py_ssize_t k, double x,
     return m + log(s)
 
 
-cdef inline bint accept(double g, double u) noexcept nogil:
-    """v = 1 - u in (0, 1]; accept iff v <= exp(g), with two exact squeezes before the log."""
+cdef inline double taylor3(double z) noexcept nogil:
+    """1 + z + z^2/2 + z^3/6: a lower bound of exp(z) for every real z."""
+    return 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0)))
+
+
+cdef inline int accept(double g, double u) noexcept nogil:
+    """v = 1 - u in (0, 1]; accept iff v <= exp(g): two exact polynomial squeezes, then log.
+
+    Branch-free except for the rare (a few percent) case that needs the log.
+    """
     cdef double v = 1.0 - u
-    if v <= 1.0 + g:
-        return True
-    if g < 1.0 - 1.0 / v:
-        return False
-    return log(v) <= g
+    cdef int a = v <= taylor3(g)
+    cdef int r = v * taylor3(-g) > 1.0
+    if (a | r) == 0:
+        a = log(v) <= g
+    return a
+
+
+cdef inline double ipow(double x, long k) noexcept nogil:
+    """x**k by binary exponentiation (same order as rsft._reference.ipow)."""
+    cdef double result = 1.0, base = x
+    while k:
+        if k & 1:
+            result = result * base
+        k >>= 1
+        if k:
+            base = base * base
+    return result
+
+
+cdef inline double ratio_row(const double *r, double x, long k1, long k2) noexcept nogil:
+    if not (x >= r[LO] and x <= r[HI]):
+        return 0.0
+    return r[E0] * ipow(x, k1) * ipow(1.0 - x, k2)
 
 
 cdef inline Py_ssize_t chunk_len(Py_ssize_t remaining, Py_ssize_t n_examined,
@@ -168,7 +204,7 @@ cdef void fill_proposals(bitgen_t *bg, int code, const double *p, double *x,
     cdef double p0 = p[0], p1 = p[1], p2 = p[2]
     if code == NORMAL_:
         for i in range(c):
-            x[i] = p0 + p1 * random_standard_normal(bg)
+            x[i] = p0 + p1 * rsft_standard_normal(bg)
     elif code == UNIFORM_:
         for i in range(c):
             x[i] = p0 + p1 * bg.next_double(bg.state)
@@ -197,30 +233,85 @@ cdef struct ScanState:
     int status
 
 
+cdef inline bint is_quadratic(const double *r) noexcept nogil:
+    return (r[CA1] == 0.0 and r[CA2] == 0.0 and r[CT1] == 0.0 and r[CT2] == 0.0
+            and r[CB1] == 0.0 and r[CB2] == 0.0)
+
+
 cdef void scan(const double *x, const double *u, const double *lp, Py_ssize_t c,
                const double *prog, Py_ssize_t k, double *scratch, Py_ssize_t n,
-               bint stop_on_violation, double *out, ScanState *st) noexcept nogil:
-    """Examine one chunk in order; stop at the n-th acceptance or at a violation."""
-    cdef Py_ssize_t i
-    cdef double g
+               bint stop_on_violation, double tol, double *out, ScanState *st) noexcept nogil:
+    """Examine one chunk in order (log mode); stop at the n-th acceptance or a violation.
+
+    The store is branch-free: ``out[n_acc]`` is written for every proposal (in bounds, since
+    n_acc < n here) and n_acc advances by the 0/1 decision. A single quadratic row (e.g. a
+    normal target from a normal proposal) is evaluated inline, with the same arithmetic as
+    eval_row.
+    """
+    cdef Py_ssize_t i, n_acc = st.n_acc
+    cdef double g, xi, y, max_g = st.max_g, x_max = st.x_max
+    cdef bint quad = k == 1 and is_quadratic(prog)
+    cdef double v0 = prog[V], c0 = prog[C0], c1 = prog[C1], c2 = prog[C2]
+    cdef double lo = prog[LO], hi = prog[HI]
     for i in range(c):
-        g = eval_prog(prog, k, x[i], scratch)
+        xi = x[i]
+        if quad:
+            if xi >= lo and xi <= hi:
+                y = xi - v0
+                g = c0 + y * (c1 + y * c2)
+            else:
+                g = -INFINITY
+        else:
+            g = eval_prog(prog, k, xi, scratch)
         if lp != NULL:
             g = lp[i] + g
-        if g > st.max_g:
-            st.max_g = g
-            st.x_max = x[i]
-        if stop_on_violation and g > 0.0:
-            st.status = VIOLATION_
-            st.n_exam += i + 1
-            return
-        if accept(g, u[i]):
-            out[st.n_acc] = x[i]
-            st.n_acc += 1
-            if st.n_acc == n:
+        if g > max_g:
+            max_g = g
+            x_max = xi
+            if stop_on_violation and g > tol:
+                st.status = VIOLATION_
                 st.n_exam += i + 1
-                return
-    st.n_exam += c
+                break
+        out[n_acc] = xi
+        n_acc += accept(g, u[i])
+        if n_acc == n:
+            st.n_exam += i + 1
+            break
+    else:
+        st.n_exam += c
+    st.n_acc = n_acc
+    st.max_g = max_g
+    st.x_max = x_max
+
+
+cdef void scan_product(const double *x, const double *u, Py_ssize_t c, const double *row,
+                       Py_ssize_t n, bint stop_on_violation, double tol, double *out,
+                       ScanState *st) noexcept nogil:
+    """Product mode (see rsft._reference): compare v with the ratio itself; st.max_g holds
+    the largest ratio (its log is taken at the end)."""
+    cdef Py_ssize_t i, n_acc = st.n_acc
+    cdef long k1 = <long>row[CB1], k2 = <long>row[CB2]
+    cdef double r, xi, max_g = st.max_g, x_max = st.x_max
+    for i in range(c):
+        xi = x[i]
+        r = ratio_row(row, xi, k1, k2)
+        if r > max_g:
+            max_g = r
+            x_max = xi
+            if stop_on_violation and r > 1.0 + tol:
+                st.status = VIOLATION_
+                st.n_exam += i + 1
+                break
+        out[n_acc] = xi
+        n_acc += (1.0 - u[i]) <= r
+        if n_acc == n:
+            st.n_exam += i + 1
+            break
+    else:
+        st.n_exam += c
+    st.n_acc = n_acc
+    st.max_g = max_g
+    st.x_max = x_max
 
 
 cdef bitgen_t *get_bitgen(object bit_generator) except NULL:
@@ -273,7 +364,7 @@ def chunk_length(Py_ssize_t remaining, Py_ssize_t n_examined, Py_ssize_t n_accep
 
 def rejection_sample(rng, int code, const double[::1] params, const double[:, ::1] prog, logp,
                      Py_ssize_t n, double prior_rate, Py_ssize_t max_proposals,
-                     bint stop_on_violation, double[::1] out):
+                     bint stop_on_violation, double violation_tol, double[::1] out):
     """Rejection sampling into ``out[:n]`` (see ``rsft._reference.rejection_sample``).
 
     Built-in targets run the whole chunk (draws and accept loop) without the GIL; a callable
@@ -291,9 +382,10 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     cdef ScanState st
     cdef const double *pp = &prog[0, 0]
     cdef const double *par = &params[0]
+    cdef bint product = logp is None and k == 1 and prog[0, MODE] == 1.0
     st.n_acc = 0
     st.n_exam = 0
-    st.max_g = -INFINITY
+    st.max_g = 0.0 if product else -INFINITY
     st.x_max = NAN
     st.status = OK_
     xarr = None
@@ -312,18 +404,24 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
             fill_proposals(bg, code, par, &xb[0], c)
             fill_uniform(bg, &ub[0], c)
         n_drawn += c
-        if logp is None:
+        if product:
+            with nogil:
+                scan_product(&xb[0], &ub[0], c, pp, n, stop_on_violation, violation_tol,
+                             &out[0], &st)
+        elif logp is None:
             with nogil:
                 scan(&xb[0], &ub[0], NULL, c, pp, k, &scratch[0], n, stop_on_violation,
-                     &out[0], &st)
+                     violation_tol, &out[0], &st)
         else:
             lpv = logp(xarr[:c])
             with nogil:
                 scan(&xb[0], &ub[0], &lpv[0], c, pp, k, &scratch[0], n, stop_on_violation,
-                     &out[0], &st)
+                     violation_tol, &out[0], &st)
         PyErr_CheckSignals()
         if st.status != OK_:
             break
         if st.n_acc == 0:
             n_dry += 1
+    if product:
+        st.max_g = log(st.max_g) if st.max_g > 0.0 else -INFINITY
     return st.n_exam, st.n_acc, st.max_g, st.x_max, st.status

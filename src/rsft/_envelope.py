@@ -42,7 +42,7 @@ def pack(terms):
     """Pack :class:`Terms` into one program row (float64 array of length PROG_LEN)."""
     if len(terms.abs) > 2 or len(terms.tlog) > 2:
         raise ValueError("internal: at most two |x-m| and two Student-t terms per program")
-    row = np.zeros(R.PROG_LEN)
+    row = [0.0] * R.PROG_LEN
     v = terms.center
     c0, c1, c2 = terms.const + terms.lin * v, terms.lin, 0.0
     for a, m in terms.quad:
@@ -50,7 +50,7 @@ def pack(terms):
         c2 += a
         c1 += 2.0 * a * d
         c0 += a * d * d
-    row[R.V], row[R.C0], row[R.C1], row[R.C2] = v, c0, c1, c2
+    row[R.V], row[R.C0], row[R.C1], row[R.C2] = v, float(c0), float(c1), float(c2)
     for j, (a, m) in enumerate(terms.abs):
         row[R.CA1 + 2 * j], row[R.MA1 + 2 * j] = a, m
     for j, (c, m, k) in enumerate(terms.tlog):
@@ -69,9 +69,28 @@ def pair_terms(target, proposal):
 
 
 def _eval(row, x):
-    out = np.empty(1)
-    R.log_ratio(row[None, :], np.array([float(x)]), out)
-    return float(out[0])
+    """g(x) for one row at a scalar x (same formula as the kernels, in Python floats)."""
+    if not (row[R.LO] <= x <= row[R.HI]):
+        return -math.inf
+    y = x - row[R.V]
+    g = row[R.C0] + y * (row[R.C1] + y * row[R.C2])
+    for j in range(2):
+        if row[R.CA1 + 2 * j] != 0.0:
+            g += row[R.CA1 + 2 * j] * abs(x - row[R.MA1 + 2 * j])
+        if row[R.CT1 + 3 * j] != 0.0:
+            d = x - row[R.MT1 + 3 * j]
+            g += row[R.CT1 + 3 * j] * math.log1p(d * d * row[R.KT1 + 3 * j])
+    for coef, arg in ((row[R.CB1], x), (row[R.CB2], 1.0 - x)):
+        if coef != 0.0:
+            if arg <= 0.0:
+                g += -math.inf if coef > 0 else math.inf
+            else:
+                g += coef * math.log(arg)
+    return g
+
+
+def _is_quadratic(row):
+    return all(row[i] == 0.0 for i in (R.CA1, R.CA2, R.CT1, R.CT2, R.CB1, R.CB2))
 
 
 def _stationary_poly(row, signs):
@@ -167,6 +186,15 @@ def sup_row(row, target, proposal):
                     "p <= M q. Use a proposal with heavier tails (e.g. a wider Normal, a "
                     "Laplace or a StudentT) centred near the target")
             best = max(best, res[1])
+    if _is_quadratic(row):   # closed form: the clipped vertex, or the finite ends
+        cands = [p for p in (lo, hi) if math.isfinite(p)]
+        if row[R.C2] < 0.0:
+            cands.append(min(max(v - row[R.C1] / (2.0 * row[R.C2]), lo), hi))
+        elif not cands:          # constant on the whole line
+            cands.append(v)
+        for x in cands:
+            best = max(best, _eval(row, x))
+        return best
     kinks = sorted({row[R.MA1 + 2 * j] for j in range(2) if row[R.CA1 + 2 * j] != 0.0})
     points = [lo] + [k for k in kinks if lo < k < hi] + [hi]
     for a, b in zip(points[:-1], points[1:]):
@@ -216,25 +244,38 @@ def builtin_program(target, proposal, log_M=None):
     rows, sups, logw = [], [], []
     for comp, w in _components(target):
         check_support(comp, proposal)
-        row = pack(pair_terms(comp, proposal))
+        row = pack(pair_terms(comp, proposal))  # a list of Python floats
         rows.append(row)
         logw.append(math.log(w))
         if log_M is None:
             sups.append(sup_row(row, comp, proposal))
     exact = None
     if log_M is None:
-        s = np.array(sups) + np.array(logw)
-        m = float(s.max())
-        exact = m + math.log(float(np.exp(s - m).sum()))
+        s = [a + b for a, b in zip(sups, logw)]
+        m = max(s)
+        exact = m + math.log(sum(math.exp(t - m) for t in s))
         exact += _MARGIN * (1.0 + abs(exact))
         log_M = exact
-    prog = np.array(rows)
-    prog[:, R.C0] += np.array(logw) - log_M
-    return np.ascontiguousarray(prog), log_M, exact
+    for row, lw in zip(rows, logw):
+        row[R.C0] += lw - log_M
+    if len(rows) == 1:
+        _set_product_mode(rows[0])
+    return np.array(rows, dtype=np.float64), log_M, exact
+
+
+def _set_product_mode(row):
+    """Use the transcendental-free product mode when the row is ``c0`` and integer Beta logs."""
+    only_beta = (row[R.C1] == 0.0 and row[R.C2] == 0.0 and row[R.CA1] == 0.0
+                 and row[R.CA2] == 0.0 and row[R.CT1] == 0.0 and row[R.CT2] == 0.0)
+    ints = all(float(row[i]).is_integer() and 0.0 <= row[i] <= R.MAX_POW
+               for i in (R.CB1, R.CB2))
+    if only_beta and ints and row[R.C0] < 700.0:
+        row[R.MODE] = 1.0
+        row[R.E0] = math.exp(row[R.C0])
 
 
 def proposal_program(proposal, log_M):
     """Program row ``-log q(x) - log M`` for a callable target."""
     q = proposal._terms().negated()
     q.const -= log_M
-    return pack(q)[None, :].copy()
+    return np.array([pack(q)], dtype=np.float64)

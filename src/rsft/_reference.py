@@ -20,12 +20,18 @@ and ``g = g_0`` (K = 1) or ``g = m + log(sum_k exp(g_k - m))``, ``m = max_k g_k`
 ``log p(x) - log q(x) - log M``; ``log M`` and the mixture weights are already folded into ``c0``.
 For a callable target the program holds only ``-log q(x) - log M`` and ``g = logp(x) + g_0(x)``.
 
-Acceptance test (identical on both backends): with ``u`` from ``Generator.random`` and
-``v = 1 - u`` (exact, in (0, 1]), accept iff ``v <= exp(g)``, evaluated as::
+Product mode (``MODE = 1``, one row whose only terms are ``c0`` and Beta logs with integer
+exponents ``0 <= cb <= 64``, e.g. a Beta(2, 5) target from a Uniform proposal): the ratio
+itself, ``r = E0 * x**cb1 * (1 - x)**cb2`` with ``E0 = exp(c0)`` and the powers by binary
+exponentiation (:func:`ipow`), is compared with ``v``: no transcendental function per proposal.
 
-    accept if v <= 1 + g              (exp(g) >= 1 + g)
-    reject if g < 1 - 1/v             (log v >= 1 - 1/v)
-    otherwise accept iff log(v) <= g
+Acceptance test (identical on both backends): with ``u`` from ``Generator.random`` and
+``v = 1 - u`` (exact, in (0, 1]), accept iff ``v <= exp(g)``. In log mode it is evaluated with
+``T(z) = 1 + z*(1 + z*(1/2 + z/6))``, a lower bound of ``exp(z)`` for every real ``z``::
+
+    accept if v <= T(g)
+    reject if v * T(-g) > 1           (exp(-g) >= T(-g))
+    otherwise accept iff log(v) <= g  (a few percent of proposals)
 
 Random stream
 -------------
@@ -33,10 +39,14 @@ Proposals are drawn in chunks; per chunk, first ``c`` proposal draws, then ``c``
 chunk length depends only on counts (see :func:`chunk_length`), never on timing or threads.
 """
 
+import math
+
 import numpy as np
 
-PROG_LEN = 18
-(V, C0, C1, C2, CA1, MA1, CA2, MA2, CT1, MT1, KT1, CT2, MT2, KT2, CB1, CB2, LO, HI) = range(PROG_LEN)
+PROG_LEN = 20
+(V, C0, C1, C2, CA1, MA1, CA2, MA2, CT1, MT1, KT1, CT2, MT2, KT2, CB1, CB2, LO, HI, MODE,
+ E0) = range(PROG_LEN)
+MAX_POW = 64
 
 # Proposal family codes and their draw (each a single Generator method call per chunk):
 NORMAL, UNIFORM, EXPONENTIAL, LAPLACE, STUDENT_T = range(5)
@@ -65,6 +75,27 @@ def draw_proposals(rng, code, params, out):
         out[:] = params[0] + params[1] * rng.laplace(0.0, 1.0, c)
     else:
         out[:] = params[1] + params[2] * rng.standard_t(params[0], c)
+
+
+def ipow(x, k):
+    """``x**k`` for an integer ``0 <= k``, by binary exponentiation (the C kernel's order)."""
+    result = np.ones_like(x)
+    base = x
+    k = int(k)
+    while k:
+        if k & 1:
+            result = result * base
+        k >>= 1
+        if k:
+            base = base * base
+    return result
+
+
+def _ratio_row(row, x):
+    """Product mode: ``exp(g)`` directly (0 outside the support)."""
+    r = row[E0] * ipow(x, row[CB1]) * ipow(1.0 - x, row[CB2])
+    inside = (x >= row[LO]) & (x <= row[HI])
+    return np.where(inside, r, 0.0)
 
 
 def _eval_row(row, x):
@@ -108,11 +139,16 @@ def log_ratio(prog, x, out):
         out[:] = np.where(finite, safe_m + np.log(s), -np.inf)
 
 
+def _taylor3(z):
+    return 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0)))
+
+
 def accept_test(g, u):
     """Vectorised acceptance decisions for log-ratios ``g`` and uniforms ``u`` in [0, 1)."""
     v = 1.0 - u
-    acc = v <= 1.0 + g
-    rej = g < 1.0 - 1.0 / v
+    acc = v <= _taylor3(g)
+    with np.errstate(invalid="ignore"):
+        rej = v * _taylor3(-g) > 1.0
     mid = ~(acc | rej)
     if mid.any():
         acc[mid] = np.log(v[mid]) <= g[mid]
@@ -143,19 +179,22 @@ def chunk_length(remaining, n_examined, n_accepted, prior_rate, n_dry, budget_le
 
 
 def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals,
-                     stop_on_violation, out):
+                     stop_on_violation, violation_tol, out):
     """Rejection sampling into ``out[:n]``.
 
     ``logp`` is None for a built-in target (``prog`` is the whole log-ratio) or a callable
     returning a float64 array of log-densities for a chunk (``prog`` is ``-log q - log M``).
+    A proposal with ``g > violation_tol`` (product mode: ratio ``> 1 + violation_tol``) is a
+    violation; with ``stop_on_violation`` the scan stops there (the proposal is not accepted).
     Returns ``(n_proposed, n_accepted, max_log_ratio, x_at_max, status)``; ``n_proposed`` counts
     proposals examined up to the n-th acceptance (or up to the violation / budget end).
     """
+    product = logp is None and prog.shape[0] == 1 and prog[0, MODE] == 1.0
     n_acc = 0
     n_exam = 0
     n_drawn = 0
     n_dry = 0
-    max_g = -np.inf
+    max_g = 0.0 if product else -np.inf
     x_max = np.nan
     status = OK
     while n_acc < n:
@@ -167,13 +206,19 @@ def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals
         draw_proposals(rng, code, params, x)
         u = rng.random(c)
         n_drawn += c
-        g = np.empty(c)
-        log_ratio(prog, x, g)
-        if logp is not None:
-            g = logp(x) + g
-        acc = accept_test(g, u)
+        if product:
+            g = _ratio_row(prog[0], x)        # the ratio itself; "violation" is g > 1
+            acc = 1.0 - u <= g
+            bound = 1.0 + violation_tol
+        else:
+            g = np.empty(c)
+            log_ratio(prog, x, g)
+            if logp is not None:
+                g = logp(x) + g
+            acc = accept_test(g, u)
+            bound = violation_tol
         end = c  # examined length of this chunk
-        viol = np.flatnonzero(g > 0.0) if stop_on_violation else np.empty(0, np.intp)
+        viol = np.flatnonzero(g > bound) if stop_on_violation else np.empty(0, np.intp)
         cum = np.cumsum(acc)
         full = np.flatnonzero(cum >= n - n_acc)
         if full.size:
@@ -192,5 +237,8 @@ def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals
         n_exam += end
         if status != OK:
             break
-        n_dry = n_dry + 1 if n_acc == 0 else 0
+        if n_acc == 0:
+            n_dry += 1
+    if product:
+        max_g = math.log(max_g) if max_g > 0.0 else -math.inf
     return n_exam, n_acc, max_g, x_max, status

@@ -224,8 +224,15 @@ class StudentT(Distribution):
 
     def _const(self):
         nu = self.df
-        return (math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu)
-                - 0.5 * math.log(nu * math.pi) - math.log(self.scale))
+        if nu >= 1000.0:
+            # lgamma((nu+1)/2) - lgamma(nu/2) - log(nu*pi)/2 cancels for large nu; its
+            # asymptotic series in h = nu/2 is exact to rounding here (next term 1/(640 h^5)).
+            h = 0.5 * nu
+            c = -_LOG_SQRT_2PI - 1.0 / (8.0 * h) + 1.0 / (192.0 * h * h * h)
+        else:
+            c = (math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu)
+                 - 0.5 * math.log(nu * math.pi))
+        return c - math.log(self.scale)
 
     def _logpdf(self, x):
         z = (x - self.loc) / self.scale
@@ -274,6 +281,32 @@ def _normal_sf(t):
     return 0.5 * math.erfc(t / math.sqrt(2.0))
 
 
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(24)
+
+
+def _log_normal_mass(a, b):
+    """log(Phi(b) - Phi(a)) for the standard normal, without cancellation.
+
+    Intervals narrower than 1 are integrated by 24-point Gauss-Legendre in log space (exact to
+    rounding for such a smooth integrand, and free of underflow in far tails); wider ones
+    subtract tail probabilities of the far side, which then differ by a factor > e^(1/2).
+    """
+    if b - a <= 1.0:
+        half = 0.5 * (b - a)
+        x = 0.5 * (a + b) + half * _GL_NODES
+        e = -0.5 * x * x
+        m = float(e.max())
+        return (m + math.log(float(np.dot(_GL_WEIGHTS, np.exp(e - m))) * half)
+                - _LOG_SQRT_2PI)
+    if a > 0:
+        z = _normal_sf(a) - _normal_sf(b)
+    elif b < 0:
+        z = _normal_sf(-b) - _normal_sf(-a)
+    else:
+        z = 1.0 - _normal_sf(-a) - _normal_sf(b)
+    return math.log(z) if z > 0 else -math.inf
+
+
 class TruncatedNormal(Distribution):
     """Normal(loc, scale) restricted to [low, high]; one bound may be infinite.
 
@@ -291,19 +324,15 @@ class TruncatedNormal(Distribution):
         if not self.low < self.high:
             raise ValueError(
                 f"TruncatedNormal needs low < high, got low={self.low}, high={self.high}")
-        a = (self.low - self.loc) / self.scale
-        b = (self.high - self.loc) / self.scale
-        if a > 0:
-            z = _normal_sf(a) - _normal_sf(b)
-        elif b < 0:
-            z = _normal_sf(-b) - _normal_sf(-a)
-        else:
-            z = 1.0 - _normal_sf(-a) - _normal_sf(b)
-        if not z > 1e-300:
+        if math.isinf(self.low) and math.isinf(self.high):
+            raise ValueError("TruncatedNormal needs at least one finite bound; use Normal")
+        self._log_z = _log_normal_mass((self.low - self.loc) / self.scale,
+                                       (self.high - self.loc) / self.scale)
+        if not math.isfinite(self._log_z) or self._log_z < math.log(1e-300):
             raise ValueError(
-                f"TruncatedNormal: [{self.low}, {self.high}] has probability {z:.3g} under "
-                f"Normal({self.loc}, {self.scale}); below 1e-300 is not supported")
-        self._log_z = math.log(z)
+                f"TruncatedNormal: [{self.low}, {self.high}] has probability "
+                f"exp({self._log_z:.6g}) under Normal({self.loc}, {self.scale}); below 1e-300 "
+                "is not supported unless the interval is narrower than one scale")
         self._sampler = None
 
     def _params(self):

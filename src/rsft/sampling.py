@@ -16,7 +16,12 @@ from .errors import EnvelopeViolationError, EnvelopeViolationWarning, ProposalBu
 
 __all__ = ["RejectionSampler", "SamplingStats"]
 
-_MAX_BUDGET = 2 ** 53
+#: the default budget never exceeds this plus 1000 proposals per requested sample (about
+#: 20 s of compiled sampling): a pair whose M is astronomically large fails instead of hanging.
+_DEFAULT_BUDGET_CAP = 10 ** 9
+#: log p - log q - log M up to this is attributed to floating-point rounding, not a violation
+#: (a relative density error of 1e-9, far below anything a sample could show).
+VIOLATION_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,10 @@ class RejectionSampler:
         saying why. Required for a callable target.
     max_proposals : int, optional
         Budget of proposals per call; exceeding it raises :class:`rsft.ProposalBudgetExceeded`.
-        Default ``ceil(M * (20 n + 100)) + 10000`` (capped at 2**53).
+        Default ``ceil(M * (20 n + 100)) + 10000``, capped at ``1e9 + 1000 n``.
     on_violation : {"raise", "warn"}
-        What to do when a proposal shows ``log p - log q - log M > 0`` (the envelope is wrong
+        What to do when a proposal shows ``log p - log q - log M > 1e-9`` (smaller excesses
+        are floating-point rounding of an exact envelope; larger ones prove the envelope wrong
         and the samples would not follow ``p``): raise :class:`rsft.EnvelopeViolationError` at
         the first such proposal, or finish and emit one :class:`rsft.EnvelopeViolationWarning`.
     backend : {"cython", "numpy"}, optional
@@ -147,7 +153,7 @@ class RejectionSampler:
             return self.max_proposals
         m = math.exp(min(self.log_M, 700.0))
         b = m * (20.0 * n + 100.0) + 10000.0
-        return int(min(math.ceil(b), _MAX_BUDGET))
+        return int(min(math.ceil(b), _DEFAULT_BUDGET_CAP + 1000 * n))
 
     def _logp(self, x):
         """Call the user's logpdf on a read-only chunk and check what it returns."""
@@ -189,12 +195,12 @@ class RejectionSampler:
         logp = None if self._callable is None else self._logp
         n_prop, n_acc, max_g, x_max, status = kern.rejection_sample(
             rng, self.proposal._code, self._params, self._prog, logp, n, self._prior_rate,
-            budget, self.on_violation == "raise", out)
+            budget, self.on_violation == "raise", VIOLATION_TOL, out)
         if status == R.VIOLATION:
             raise EnvelopeViolationError(x_max, max_g, self.log_M)
         if status == R.BUDGET:
             raise ProposalBudgetExceeded(n_prop, n_acc, n, budget)
-        if max_g > 0.0:
+        if max_g > VIOLATION_TOL:
             err = EnvelopeViolationError(x_max, max_g, self.log_M)
             warnings.warn(EnvelopeViolationWarning(str(err)), stacklevel=2)
         stats = SamplingStats(int(n_prop), int(n_acc), n_acc / n_prop, float(max_g))

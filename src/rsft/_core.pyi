@@ -1,0 +1,35 @@
+from typing import Callable, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+PROG_LEN: int
+MAX_CHUNK: int
+MIN_CHUNK: int
+NORMAL: int
+UNIFORM: int
+EXPONENTIAL: int
+LAPLACE: int
+STUDENT_T: int
+OK: int
+VIOLATION: int
+BUDGET: int
+CFLAGS: str
+CYTHON_VERSION: str
+INLINE_ZIGGURAT: bool
+
+def draw_proposals(rng: np.random.Generator, code: int, params: npt.NDArray[np.float64],
+                   out: npt.NDArray[np.float64]) -> None: ...
+def log_ratio(prog: npt.NDArray[np.float64], x: npt.NDArray[np.float64],
+              out: npt.NDArray[np.float64]) -> None: ...
+def accept_test(g: npt.NDArray[np.float64],
+                u: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]: ...
+def chunk_length(remaining: int, n_examined: int, n_accepted: int, prior_rate: float,
+                 n_dry: int, budget_left: int) -> int: ...
+def rejection_sample(
+    rng: np.random.Generator, code: int, params: npt.NDArray[np.float64],
+    prog: npt.NDArray[np.float64],
+    logp: Optional[Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]],
+    n: int, prior_rate: float, max_proposals: int, stop_on_violation: bool,
+    violation_tol: float, out: npt.NDArray[np.float64],
+) -> tuple[int, int, float, float, int]: ...

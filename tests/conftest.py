@@ -1,0 +1,26 @@
+import os
+
+import pytest
+
+import rsft
+
+
+def pytest_report_header(config):
+    from rsft import _backend
+    core = _backend._modules.get("cython")
+    return (f"rsft {rsft.__version__} from {os.path.dirname(rsft.__file__)}; backends "
+            f"{rsft.available_backends()}; C flags {getattr(core, 'CFLAGS', None)}")
+
+
+def pytest_sessionstart(session):
+    # `make test` (and so CI) sets RSFT_REQUIRE_CYTHON=1: never test only the numpy fallback.
+    if os.environ.get("RSFT_REQUIRE_CYTHON") == "1" and "cython" not in rsft.available_backends():
+        from rsft import _backend
+        raise pytest.UsageError(
+            f"the compiled extension rsft._core is missing ({_backend._IMPORT_ERROR}); "
+            "refusing to test only the numpy fallback")
+
+
+@pytest.fixture(params=["cython", "numpy"])
+def backend(request):
+    return request.param
