@@ -138,19 +138,19 @@ cdef inline double eval_prog(const double *p, Py_ssize_t k, double x,
     return m + log(s)
 
 
-cdef inline double taylor3(double z) noexcept nogil:
-    """1 + z + z^2/2 + z^3/6: a lower bound of exp(z) for every real z."""
-    return 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0)))
-
-
 cdef inline int accept(double g, double u) noexcept nogil:
     """v = 1 - u in (0, 1]; accept iff v <= exp(g): two exact polynomial squeezes, then log.
 
-    Branch-free except for the rare (a few percent) case that needs the log.
+    With E = 1 + g^2/2 and O = g*(1 + g^2/6), E + O and E - O are the cubic Taylor polynomials
+    of exp(g) and exp(-g), lower bounds of both for every real g. Branch-free except for the
+    rare (a few percent) case that needs the log.
     """
     cdef double v = 1.0 - u
-    cdef int a = v <= taylor3(g)
-    cdef int r = v * taylor3(-g) > 1.0
+    cdef double g2 = g * g
+    cdef double e = 1.0 + 0.5 * g2
+    cdef double o = g * (1.0 + g2 * (1.0 / 6.0))
+    cdef int a = v <= e + o
+    cdef int r = v * (e - o) > 1.0
     if (a | r) == 0:
         a = log(v) <= g
     return a
@@ -284,6 +284,68 @@ cdef void scan(const double *x, const double *u, const double *lp, Py_ssize_t c,
     st.x_max = x_max
 
 
+cdef void decide_quadratic(const double *x, const double *u, const double *lp, Py_ssize_t c,
+                           const double *row, double *g, unsigned char *dec) noexcept nogil:
+    """Pass 1 of the fast path for one quadratic row: g and the squeeze decision per proposal
+    (1 accept, 0 reject, 2 undecided: needs the log). Straight-line code with the same
+    formulas as eval_row and accept()."""
+    cdef Py_ssize_t i
+    cdef double v0 = row[V], c0 = row[C0], c1 = row[C1], c2 = row[C2]
+    cdef double lo = row[LO], hi = row[HI]
+    cdef double xi, y, gi, v, g2, e, o
+    cdef int a, r
+    for i in range(c):
+        xi = x[i]
+        y = xi - v0
+        gi = c0 + y * (c1 + y * c2)
+        if lp != NULL:
+            gi = lp[i] + gi
+        if not ((xi >= lo) & (xi <= hi)):
+            gi = -INFINITY
+        g[i] = gi
+        v = 1.0 - u[i]
+        g2 = gi * gi
+        e = 1.0 + 0.5 * g2
+        o = gi * (1.0 + g2 * (1.0 / 6.0))
+        a = v <= e + o
+        r = v * (e - o) > 1.0
+        dec[i] = <unsigned char>(a | (((a | r) ^ 1) << 1))
+
+
+cdef bint scan_decided(const double *x, const double *u, const double *g,
+                       const unsigned char *dec, Py_ssize_t c, Py_ssize_t n,
+                       bint stop_on_violation, double tol, double *out,
+                       ScanState *st) noexcept nogil:
+    """Pass 2: resolve undecided proposals with the log, compact the accepted ones (branch-free
+    store), stop at the n-th acceptance, then track the maximum over the examined prefix.
+    Returns False, with st untouched, when the prefix holds a violation to stop at: the caller
+    then rescans the chunk with the exact scalar loop."""
+    cdef Py_ssize_t i, end = c, n_acc = st.n_acc, imax = -1
+    cdef int a
+    cdef double m = st.max_g
+    for i in range(c):
+        a = dec[i]
+        if a == 2:
+            a = log(1.0 - u[i]) <= g[i]
+        out[n_acc] = x[i]
+        n_acc += a
+        if n_acc == n:
+            end = i + 1
+            break
+    for i in range(end):
+        if g[i] > m:
+            m = g[i]
+            imax = i
+    if imax >= 0:
+        if stop_on_violation and m > tol:
+            return False
+        st.max_g = m
+        st.x_max = x[imax]
+    st.n_acc = n_acc
+    st.n_exam += end
+    return True
+
+
 cdef void scan_product(const double *x, const double *u, Py_ssize_t c, const double *row,
                        Py_ssize_t n, bint stop_on_violation, double tol, double *out,
                        ScanState *st) noexcept nogil:
@@ -383,6 +445,11 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     cdef const double *pp = &prog[0, 0]
     cdef const double *par = &params[0]
     cdef bint product = logp is None and k == 1 and prog[0, MODE] == 1.0
+    cdef bint quad = k == 1 and is_quadratic(pp)
+    cdef bint done
+    cdef const double *lptr
+    cdef double[::1] gb
+    cdef unsigned char[::1] db
     st.n_acc = 0
     st.n_exam = 0
     st.max_g = 0.0 if product else -INFINITY
@@ -400,6 +467,8 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
             xarr = np.empty(cap)
             xb = xarr
             ub = np.empty(cap)
+            gb = np.empty(cap)
+            db = np.empty(cap, dtype=np.uint8)
         with lock, nogil:
             fill_proposals(bg, code, par, &xb[0], c)
             fill_uniform(bg, &ub[0], c)
@@ -408,15 +477,21 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
             with nogil:
                 scan_product(&xb[0], &ub[0], c, pp, n, stop_on_violation, violation_tol,
                              &out[0], &st)
-        elif logp is None:
-            with nogil:
-                scan(&xb[0], &ub[0], NULL, c, pp, k, &scratch[0], n, stop_on_violation,
-                     violation_tol, &out[0], &st)
         else:
-            lpv = logp(xarr[:c])
+            lptr = NULL
+            if logp is not None:
+                lpv = logp(xarr[:c])
+                lptr = &lpv[0]
             with nogil:
-                scan(&xb[0], &ub[0], &lpv[0], c, pp, k, &scratch[0], n, stop_on_violation,
-                     violation_tol, &out[0], &st)
+                if quad:
+                    decide_quadratic(&xb[0], &ub[0], lptr, c, pp, &gb[0], &db[0])
+                    done = scan_decided(&xb[0], &ub[0], &gb[0], &db[0], c, n,
+                                        stop_on_violation, violation_tol, &out[0], &st)
+                else:
+                    done = False
+                if not done:
+                    scan(&xb[0], &ub[0], lptr, c, pp, k, &scratch[0], n, stop_on_violation,
+                         violation_tol, &out[0], &st)
         PyErr_CheckSignals()
         if st.status != OK_:
             break

@@ -27,10 +27,11 @@ exponentiation (:func:`ipow`), is compared with ``v``: no transcendental functio
 
 Acceptance test (identical on both backends): with ``u`` from ``Generator.random`` and
 ``v = 1 - u`` (exact, in (0, 1]), accept iff ``v <= exp(g)``. In log mode it is evaluated with
-``T(z) = 1 + z*(1 + z*(1/2 + z/6))``, a lower bound of ``exp(z)`` for every real ``z``::
+``E = 1 + g*g/2`` and ``O = g*(1 + g*g/6)``: ``E + O`` and ``E - O`` are the cubic Taylor
+polynomials of ``exp(g)`` and ``exp(-g)``, lower bounds of both for every real ``g``::
 
-    accept if v <= T(g)
-    reject if v * T(-g) > 1           (exp(-g) >= T(-g))
+    accept if v <= E + O
+    reject if v * (E - O) > 1         (exp(-g) >= E - O)
     otherwise accept iff log(v) <= g  (a few percent of proposals)
 
 Random stream
@@ -139,16 +140,15 @@ def log_ratio(prog, x, out):
         out[:] = np.where(finite, safe_m + np.log(s), -np.inf)
 
 
-def _taylor3(z):
-    return 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0)))
-
-
 def accept_test(g, u):
     """Vectorised acceptance decisions for log-ratios ``g`` and uniforms ``u`` in [0, 1)."""
     v = 1.0 - u
-    acc = v <= _taylor3(g)
+    g2 = g * g
+    e = 1.0 + 0.5 * g2
+    o = g * (1.0 + g2 * (1.0 / 6.0))
     with np.errstate(invalid="ignore"):
-        rej = v * _taylor3(-g) > 1.0
+        acc = v <= e + o
+        rej = v * (e - o) > 1.0
     mid = ~(acc | rej)
     if mid.any():
         acc[mid] = np.log(v[mid]) <= g[mid]
