@@ -312,6 +312,18 @@ cdef void decide_quadratic(const double *x, const double *u, const double *lp, P
         dec[i] = <unsigned char>(a | (((a | r) ^ 1) << 1))
 
 
+cdef void decide_product(const double *x, const double *u, Py_ssize_t c, const double *row,
+                         double *g, unsigned char *dec) noexcept nogil:
+    """Pass 1 of product mode: the ratio r (kept in g) and the decision 1 - u <= r."""
+    cdef Py_ssize_t i
+    cdef long k1 = <long>row[CB1], k2 = <long>row[CB2]
+    cdef double r
+    for i in range(c):
+        r = ratio_row(row, x[i], k1, k2)
+        g[i] = r
+        dec[i] = (1.0 - u[i]) <= r
+
+
 cdef bint scan_decided(const double *x, const double *u, const double *g,
                        const unsigned char *dec, Py_ssize_t c, Py_ssize_t n,
                        bint stop_on_violation, double tol, double *out,
@@ -475,8 +487,11 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
         n_drawn += c
         if product:
             with nogil:
-                scan_product(&xb[0], &ub[0], c, pp, n, stop_on_violation, violation_tol,
-                             &out[0], &st)
+                decide_product(&xb[0], &ub[0], c, pp, &gb[0], &db[0])
+                if not scan_decided(&xb[0], &ub[0], &gb[0], &db[0], c, n, stop_on_violation,
+                                    1.0 + violation_tol, &out[0], &st):
+                    scan_product(&xb[0], &ub[0], c, pp, n, stop_on_violation, violation_tol,
+                                 &out[0], &st)
         else:
             lptr = NULL
             if logp is not None:

@@ -114,10 +114,8 @@ class Distribution:
         return hash((type(self).__name__, self._params()))
 
 
-class Normal(Distribution):
-    """Normal distribution N(loc, scale**2)."""
-
-    _code = _reference.NORMAL
+class _LocScale(Distribution):
+    """A location-scale family with parameters ``loc`` (finite) and ``scale`` (> 0)."""
 
     def __init__(self, loc=0.0, scale=1.0):
         self.loc = _param("loc", loc)
@@ -126,6 +124,15 @@ class Normal(Distribution):
     def _params(self):
         return (self.loc, self.scale)
 
+    def _proposal_params(self):
+        return np.array([self.loc, self.scale, 0.0, 0.0])
+
+
+class Normal(_LocScale):
+    """Normal distribution N(loc, scale**2)."""
+
+    _code = _reference.NORMAL
+
     def _logpdf(self, x):
         z = (x - self.loc) / self.scale
         return -0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI
@@ -133,9 +140,6 @@ class Normal(Distribution):
     def _terms(self):
         return Terms(const=-math.log(self.scale) - _LOG_SQRT_2PI,
                      quad=[(-0.5 / (self.scale * self.scale), self.loc)], center=self.loc)
-
-    def _proposal_params(self):
-        return np.array([self.loc, self.scale, 0.0, 0.0])
 
 
 class Uniform(Distribution):
@@ -186,17 +190,10 @@ class Exponential(Distribution):
         return np.array([self.scale, 0.0, 0.0, 0.0])
 
 
-class Laplace(Distribution):
+class Laplace(_LocScale):
     """Laplace (double exponential) distribution with density exp(-|x-loc|/scale)/(2 scale)."""
 
     _code = _reference.LAPLACE
-
-    def __init__(self, loc=0.0, scale=1.0):
-        self.loc = _param("loc", loc)
-        self.scale = _param("scale", scale, positive=True)
-
-    def _params(self):
-        return (self.loc, self.scale)
 
     def _logpdf(self, x):
         return -np.abs(x - self.loc) / self.scale - math.log(2.0 * self.scale)
@@ -204,9 +201,6 @@ class Laplace(Distribution):
     def _terms(self):
         return Terms(const=-math.log(2.0 * self.scale), abs=[(-1.0 / self.scale, self.loc)],
                      center=self.loc)
-
-    def _proposal_params(self):
-        return np.array([self.loc, self.scale, 0.0, 0.0])
 
 
 class StudentT(Distribution):
