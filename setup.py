@@ -16,6 +16,9 @@ from setuptools import Extension, setup
 cflags = ["-O3", "-fno-math-errno", "-ffp-contract=off"]
 if os.environ.get("RSFT_NATIVE") == "1":  # opt-in only
     cflags.append("-march=native")
+# OpenMP for the prange-split element-wise kernels (n_threads > 1); RSFT_OPENMP=0 disables it
+# (the kernels then run on one thread, with the same results).
+openmp = ["-fopenmp"] if os.environ.get("RSFT_OPENMP", "1") == "1" else []
 
 npy_random_lib = Path(np.get_include()).parents[1] / "random" / "lib"
 generated = Path("build") / "rsft_generated"
@@ -101,12 +104,14 @@ ext = Extension(
     sources=["src/rsft/_core.pyx"],
     include_dirs=[np.get_include(), "src/rsft", str(generated)],
     library_dirs=[str(npy_random_lib)],
-    depends=["src/rsft/_ziggurat.h"],
+    depends=["src/rsft/_ziggurat.h", "src/rsft/_optim_kernels.pxi",
+             "src/rsft/_loss_kernels.pxi"],
     libraries=["npyrandom", "m"],
-    extra_compile_args=cflags,
+    extra_compile_args=cflags + openmp,
+    extra_link_args=openmp,
     define_macros=[
         ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-        ("RSFT_CFLAGS", '"' + " ".join(cflags) + '"'),
+        ("RSFT_CFLAGS", '"' + " ".join(cflags + openmp) + '"'),
         ("RSFT_CYTHON_VERSION", '"' + Cython.__version__ + '"'),
         ("RSFT_INLINE_ZIGGURAT", "1" if have_zig else "0"),
     ],

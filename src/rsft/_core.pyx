@@ -515,3 +515,11 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     if product:
         st.max_g = log(st.max_g) if st.max_g > 0.0 else -INFINITY
     return st.n_exam, st.n_acc, st.max_g, st.x_max, st.status
+
+
+# ---------------------------------------------------------------------------------------------
+# Fine-tuning kernels (losses, optimizers), kept in their own files for readability
+# ---------------------------------------------------------------------------------------------
+
+include "_optim_kernels.pxi"
+include "_loss_kernels.pxi"

@@ -242,3 +242,8 @@ def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals
     if product:
         max_g = math.log(max_g) if max_g > 0.0 else -math.inf
     return n_exam, n_acc, max_g, x_max, status
+
+
+# Fine-tuning kernels live in their own modules; re-exported so both backends expose one namespace.
+from ._reference_optim import *  # noqa: E402,F401,F403
+from ._reference_losses import *  # noqa: E402,F401,F403

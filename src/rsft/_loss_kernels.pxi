@@ -1,0 +1,1 @@
+# Loss kernels (included by _core.pyx); twin of rsft._reference_losses.
