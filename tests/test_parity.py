@@ -225,3 +225,12 @@ def test_env_variable_selects_backend():
     bad = subprocess.run([sys.executable, "-c", code], env={**os.environ, "RSFT_BACKEND": "gpu"},
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "valid backends" in bad.stderr
+
+
+def test_default_budget_is_bounded():
+    """A pair with an astronomically large M fails after a bounded number of proposals."""
+    s = rsft.RejectionSampler(rsft.Normal(0, 0.05), rsft.Normal(60, 1))
+    assert s.log_M > 1000
+    assert s._budget(10) == 10**9 + 1000 * 10
+    small = rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2))
+    assert small._budget(100) == math.ceil(math.exp(small.log_M) * (20 * 100 + 100)) + 10000

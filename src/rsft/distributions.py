@@ -88,7 +88,15 @@ class Distribution:
         return np.exp(self.logpdf(x))
 
     def sample(self, n, rng=None):
-        """Draw ``n`` independent samples; returns a float64 array of shape ``(n,)``."""
+        """Draw ``n`` independent samples; returns a float64 array of shape ``(n,)``.
+
+        Proposal families draw exactly as the rejection sampler's proposals do (Normal:
+        ``loc + scale*standard_normal(n)``, Uniform: ``low + (high-low)*random(n)``,
+        Exponential: ``scale*standard_exponential(n)``, Laplace: ``loc + scale*laplace(0, 1, n)``,
+        StudentT: ``loc + scale*standard_t(df, n)``); Beta uses ``Generator.beta``,
+        TruncatedNormal rsft's rejection sampler, Mixture ``Generator.choice`` for the
+        components and then each component's draws in component order.
+        """
         n = check_count(n)
         rng = as_generator(rng)
         return self._sample(n, rng)
