@@ -30,6 +30,8 @@ Categorical sampling (:func:`categorical_inverse_cdf`) is exact on both backends
 double cumulative sum (``np.cumsum`` is sequential) and comparisons only.
 """
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -38,6 +40,15 @@ __all__ = [
 ]
 
 _F64 = np.float64
+
+
+def _quiet(fn):
+    """Like the C kernels, no floating-point warnings (invalid inputs show in the total)."""
+    @functools.wraps(fn)
+    def wrapper(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    return wrapper
 
 
 def _wide(a):
@@ -62,6 +73,7 @@ def _row_scale(grad_scale, w):
     return (grad_scale * _wide(w)).reshape(-1, 1)
 
 
+@_quiet
 def mse_loss(pred, target, weights, grad_scale, loss_out, grad_out):
     """Weighted squared error: returns ``sum w_i (p_ij - t_ij)^2``; gradient ``2 w_i d_ij``."""
     d = _wide(pred) - _wide(target)
@@ -76,6 +88,7 @@ def _bce_parts(z):
     return e, sig
 
 
+@_quiet
 def bce_with_logits_loss(pred, target, weights, grad_scale, loss_out, grad_out):
     """Weighted BCE with logits: ``max(z,0) - z*y + log1p(exp(-|z|))``; gradient ``sigmoid(z)-y``."""
     z = _wide(pred)
@@ -94,6 +107,7 @@ def _shifted_exp(logits):
     return shifted, e, e.sum(axis=1)
 
 
+@_quiet
 def softmax_xent_labels(logits, labels, weights, grad_scale, loss_out, grad_out):
     """Softmax cross-entropy with integer labels: ``log(s) - (z_y - m)`` per row."""
     shifted, e, s = _shifted_exp(logits)
@@ -108,6 +122,7 @@ def softmax_xent_labels(logits, labels, weights, grad_scale, loss_out, grad_out)
     return _finish(per, weights, loss_out, grad, grad_out)
 
 
+@_quiet
 def softmax_xent_probs(logits, targets, weights, grad_scale, loss_out, grad_out):
     """Softmax cross-entropy with probability targets: ``sum_j t_j (log(s) - (z_j - m))``."""
     shifted, e, s = _shifted_exp(logits)
@@ -121,17 +136,20 @@ def softmax_xent_probs(logits, targets, weights, grad_scale, loss_out, grad_out)
     return _finish(per, weights, loss_out, grad, grad_out)
 
 
+@_quiet
 def sigmoid(z, out):
     """Logistic function, piecewise as in the BCE kernel."""
     out[...] = _bce_parts(_wide(z))[1]
 
 
+@_quiet
 def softmax(logits, out):
     """Row-wise softmax probabilities ``e_j * (1/s)``."""
     _, e, s = _shifted_exp(logits)
     out[...] = e * (1.0 / s)[:, None]
 
 
+@_quiet
 def log_softmax(logits, out):
     """Row-wise log-softmax ``(z_j - m) - log(s)``."""
     shifted, _, s = _shifted_exp(logits)

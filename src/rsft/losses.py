@@ -34,7 +34,9 @@ Inputs: ``pred`` is float32 or float64 (kept; lists become float64). ``target`` 
 are cast to ``pred``'s dtype; for softmax cross-entropy a 1-D integer ``target`` holds class labels
 in ``[0, k)`` and a 2-D ``target`` of ``pred``'s shape holds probabilities (not required to sum
 to 1; the gradient is that of the formula). NaN or infinity in any input raises ``ValueError``
-(detected from the computed total, so finite inputs pay no extra pass). Logits as large as
+(detected from the computed total, so finite inputs pay no extra pass), with one exception
+kept from torch: ``SoftmaxCrossEntropy`` with labels accepts ``-inf`` logits (a masked class,
+probability 0) as long as the labelled class's logit is finite. Logits as large as
 ``±1e4`` (or ``±1e300``) give finite values and gradients: log1pexp is evaluated piecewise and
 log-sum-exp with the row maximum subtracted.
 
