@@ -394,3 +394,17 @@ def test_bad_dtypes_and_options(backend):
         MSE(backend=backend).value(np.float64(1.0), 1.0)
     with pytest.raises(ValueError, match="weights sum to 0"):
         SoftmaxCrossEntropy(backend=backend).value(np.zeros((2, 2)), [0, 1], [1.0, -1.0])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("k", [1, 3])
+def test_negative_and_zero_weights_parity(kind, k):
+    pred, target, w = _data(kind, np.float64, n=23, k=max(k, 2) if kind.startswith("ce") else k,
+                            weighted=True)
+    w[::3] = -w[::3]
+    w[1] = 0.0
+    vc, gc = _loss(kind, "sum", "cython").value_and_grad(pred, target, w)
+    vn, gn = _loss(kind, "sum", "numpy").value_and_grad(pred, target, w)
+    assert vc == pytest.approx(vn, rel=1e-12)
+    np.testing.assert_allclose(gc, gn, rtol=1e-12, atol=1e-15)
+    assert np.all(gc[1] == 0.0)
