@@ -1,0 +1,410 @@
+"""rsft.losses: backend parity, closed forms (scipy.special), finite-difference gradients,
+extreme logits, reductions, weights, float32, bad input."""
+import numpy as np
+import pytest
+from scipy.special import expit, log_softmax, logsumexp
+
+from rsft import _core, _reference
+from rsft.losses import MSE, BCEWithLogits, SoftmaxCrossEntropy
+
+REDUCTIONS = ["mean", "sum", "none"]
+DTYPES = [np.float64, np.float32]
+
+
+def _data(kind, dtype, n=37, k=5, seed=0, weighted=False):
+    """(pred, target, weights) for one loss kind; ``k`` classes/columns."""
+    rng = np.random.default_rng(seed)
+    if kind == "mse":
+        pred = rng.normal(size=(n, k))
+        target = rng.normal(size=(n, k))
+    elif kind == "bce":
+        pred = 3 * rng.normal(size=(n, k))
+        target = rng.random((n, k))
+    elif kind == "ce_labels":
+        pred = 2 * rng.normal(size=(n, k))
+        target = rng.integers(0, k, n)
+    else:  # ce_probs
+        pred = 2 * rng.normal(size=(n, k))
+        target = rng.dirichlet(np.ones(k), n)
+    w = rng.uniform(0.2, 2.0, n) if weighted else None
+    pred = pred.astype(dtype)
+    if target.dtype.kind == "f":
+        target = target.astype(dtype)
+    return pred, target, None if w is None else w.astype(dtype)
+
+
+def _loss(kind, reduction="mean", backend=None):
+    cls = {"mse": MSE, "bce": BCEWithLogits, "ce_labels": SoftmaxCrossEntropy,
+           "ce_probs": SoftmaxCrossEntropy}[kind]
+    return cls(reduction=reduction, backend=backend)
+
+
+KINDS = ["mse", "bce", "ce_labels", "ce_probs"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parity between backends
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_backend_parity(kind, dtype, reduction, weighted):
+    pred, target, w = _data(kind, dtype, weighted=weighted)
+    vc, gc = _loss(kind, reduction, "cython").value_and_grad(pred, target, w)
+    vn, gn = _loss(kind, reduction, "numpy").value_and_grad(pred, target, w)
+    assert gc.dtype == gn.dtype == dtype and gc.shape == pred.shape
+    if dtype == np.float64:
+        rtol = 1e-12
+    else:  # both compute in float64 and round: equal up to a rare one-ulp rounding flip
+        rtol = 2 ** -23
+    np.testing.assert_allclose(gc, gn, rtol=rtol, atol=rtol * np.abs(gn).max())
+    if reduction == "none":
+        assert vc.dtype == vn.dtype == dtype
+        np.testing.assert_allclose(vc, vn, rtol=rtol)
+    else:
+        assert isinstance(vc, float) and isinstance(vn, float)
+        assert vc == pytest.approx(vn, rel=1e-12)
+    if kind == "mse":  # no transcendental function: identical operations, identical bits
+        assert np.array_equal(gc, gn)
+        if reduction == "none":
+            assert np.array_equal(vc, vn)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_value_matches_value_and_grad(kind, backend):
+    pred, target, w = _data(kind, np.float64, weighted=True)
+    loss = _loss(kind, "sum", backend)
+    assert loss.value(pred, target, w) == loss.value_and_grad(pred, target, w)[0]
+
+
+def test_kernels_have_the_same_names():
+    from rsft import _reference_losses
+    for name in _reference_losses.__all__:
+        assert callable(getattr(_core, name)) and callable(getattr(_reference, name))
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed forms / scipy.special oracles
+# ---------------------------------------------------------------------------------------------
+def test_mse_closed_form(backend):
+    pred, target, w = _data("mse", np.float64, weighted=True)
+    d = pred - target
+    v, g = MSE(backend=backend).value_and_grad(pred, target)
+    assert v == pytest.approx(np.mean(d * d), rel=1e-13)
+    np.testing.assert_allclose(g, 2 * d / d.size, rtol=1e-15)
+    v, g = MSE("sum", backend=backend).value_and_grad(pred, target, w)
+    assert v == pytest.approx(np.sum(w[:, None] * d * d), rel=1e-13)
+    np.testing.assert_allclose(g, 2 * w[:, None] * d, rtol=1e-15)
+
+
+def test_mse_1d_and_nd_shapes(backend):
+    rng = np.random.default_rng(1)
+    p = rng.normal(size=(4, 3, 2))
+    t = rng.normal(size=(4, 3, 2))
+    w = rng.random(4)
+    v, g = MSE("none", backend=backend).value_and_grad(p, t, w)
+    assert v.shape == g.shape == p.shape
+    np.testing.assert_allclose(v, w[:, None, None] * (p - t) ** 2, rtol=1e-15)
+    v1, g1 = MSE(backend=backend).value_and_grad(p[:, 0, 0], t[:, 0, 0])
+    assert g1.shape == (4,)
+    assert v1 == pytest.approx(np.mean((p[:, 0, 0] - t[:, 0, 0]) ** 2), rel=1e-14)
+
+
+def test_bce_closed_form(backend):
+    pred, target, w = _data("bce", np.float64, weighted=True)
+    ref = np.logaddexp(0.0, pred) - pred * target  # softplus(z) - z*y
+    v, g = BCEWithLogits("none", backend=backend).value_and_grad(pred, target, w)
+    np.testing.assert_allclose(v, w[:, None] * ref, rtol=1e-13)
+    np.testing.assert_allclose(g, w[:, None] * (expit(pred) - target), rtol=1e-13, atol=1e-16)
+    # against the textbook form where it is accurate
+    p = expit(pred)
+    textbook = -(target * np.log(p) + (1 - target) * np.log1p(-p))
+    v = BCEWithLogits(backend=backend).value(pred, target)
+    assert v == pytest.approx(textbook.mean(), rel=1e-10)
+
+
+def test_ce_labels_closed_form(backend):
+    pred, y, w = _data("ce_labels", np.float64, weighted=True)
+    ls = log_softmax(pred, axis=1)
+    rows = np.arange(len(y))
+    v, g = SoftmaxCrossEntropy("none", backend=backend).value_and_grad(pred, y)
+    np.testing.assert_allclose(v, logsumexp(pred, axis=1) - pred[rows, y], rtol=1e-13)
+    onehot = np.eye(pred.shape[1])[y]
+    np.testing.assert_allclose(g, np.exp(ls) - onehot, rtol=1e-13, atol=1e-16)
+    # weighted mean: torch's sum_i w_i l_i / sum_i w_i
+    v = SoftmaxCrossEntropy(backend=backend).value(pred, y, w)
+    assert v == pytest.approx(np.sum(-w * ls[rows, y]) / np.sum(w), rel=1e-13)
+
+
+def test_ce_probs_closed_form(backend):
+    pred, t, w = _data("ce_probs", np.float64, weighted=True)
+    ls = log_softmax(pred, axis=1)
+    v, g = SoftmaxCrossEntropy("none", backend=backend).value_and_grad(pred, t)
+    np.testing.assert_allclose(v, -(t * ls).sum(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(g, np.exp(ls) - t, rtol=1e-12, atol=1e-15)
+    # weighted mean with probability targets divides by n (torch)
+    v = SoftmaxCrossEntropy(backend=backend).value(pred, t, w)
+    assert v == pytest.approx(np.sum(-w * (t * ls).sum(axis=1)) / len(w), rel=1e-13)
+
+
+def test_ce_probs_equal_labels_for_one_hot(backend):
+    pred, y, w = _data("ce_labels", np.float64, weighted=True)
+    onehot = np.eye(pred.shape[1])[y]
+    vl, gl = SoftmaxCrossEntropy("sum", backend=backend).value_and_grad(pred, y, w)
+    vp, gp = SoftmaxCrossEntropy("sum", backend=backend).value_and_grad(pred, onehot, w)
+    assert vl == pytest.approx(vp, rel=1e-14)
+    np.testing.assert_allclose(gl, gp, rtol=1e-14, atol=1e-17)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients against 4th-order central finite differences
+# ---------------------------------------------------------------------------------------------
+def fd4(f, x, h=1e-3):
+    """(-f(x+2h) + 8 f(x+h) - 8 f(x-h) + f(x-2h)) / (12 h), element by element."""
+    g = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        def at(delta):
+            y = x.copy()
+            y[idx] += delta
+            return f(y)
+        g[idx] = (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h)
+    return g
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_finite_differences(kind, reduction, weighted, backend):
+    pred, target, w = _data(kind, np.float64, n=6, k=4, seed=3, weighted=weighted)
+    loss = _loss(kind, reduction, backend)
+    _, g = loss.value_and_grad(pred, target, w)
+    g_fd = fd4(lambda p: loss.value(p, target, w), pred)
+    np.testing.assert_allclose(g, g_fd, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_none_gradient_is_gradient_of_the_sum(kind, backend):
+    pred, target, w = _data(kind, np.float64, weighted=True)
+    _, gn = _loss(kind, "none", backend).value_and_grad(pred, target, w)
+    _, gs = _loss(kind, "sum", backend).value_and_grad(pred, target, w)
+    assert np.array_equal(gn, gs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Extreme logits
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("big", [1e4, 1e30])
+def test_bce_extreme_logits(dtype, big, backend):
+    z = np.array([big, -big, big, -big, 0.0], dtype=dtype)
+    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0], dtype=dtype)
+    v, g = BCEWithLogits("none", backend=backend).value_and_grad(z, y)
+    assert np.all(np.isfinite(v)) and np.all(np.isfinite(g))
+    np.testing.assert_allclose(v, [0.0, 0.0, big, big, np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(g, [0.0, 0.0, 1.0, -1.0, -0.5], rtol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ce_extreme_logits(dtype, backend):
+    z = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [-1e4, -1e4, -1e4]], dtype=dtype)
+    y = np.array([1, 0, 2])
+    v, g = SoftmaxCrossEntropy("none", backend=backend).value_and_grad(z, y)
+    assert np.all(np.isfinite(v)) and np.all(np.isfinite(g))
+    np.testing.assert_allclose(v, [2e4, 2e4 + np.log(2), np.log(3)], rtol=1e-6)
+    np.testing.assert_allclose(g, [[1, -1, 0], [-1, 0.5, 0.5], [1 / 3, 1 / 3, -2 / 3]],
+                               rtol=1e-6, atol=1e-7)
+    t = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [1, 0, 0]], dtype=dtype)
+    v, g = SoftmaxCrossEntropy("none", backend=backend).value_and_grad(z, t)
+    assert np.all(np.isfinite(v)) and np.all(np.isfinite(g))
+    np.testing.assert_allclose(v, [1e4, np.log(2), np.log(3)], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions and weights
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_reductions_consistent(kind, backend):
+    pred, target, w = _data(kind, np.float64, weighted=True)
+    none = _loss(kind, "none", backend).value(pred, target, w)
+    total = _loss(kind, "sum", backend).value(pred, target, w)
+    mean, gm = _loss(kind, "mean", backend).value_and_grad(pred, target, w)
+    _, gs = _loss(kind, "sum", backend).value_and_grad(pred, target, w)
+    assert total == pytest.approx(none.sum(), rel=1e-13)
+    denom = {"mse": pred.size, "bce": pred.size, "ce_labels": w.sum(), "ce_probs": len(w)}[kind]
+    assert mean == pytest.approx(total / denom, rel=1e-13)
+    np.testing.assert_allclose(gm, gs / denom, rtol=1e-13)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unit_weights_equal_no_weights(kind, backend):
+    pred, target, _ = _data(kind, np.float64)
+    ones = np.ones(pred.shape[0])
+    for red in REDUCTIONS:
+        a = _loss(kind, red, backend).value_and_grad(pred, target)
+        b = _loss(kind, red, backend).value_and_grad(pred, target, ones)
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-15)
+        assert np.array_equal(a[1], b[1])
+
+
+def test_torch_semantics_if_available():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(20, 4))
+    y = rng.integers(0, 4, 20)
+    cw = rng.uniform(0.5, 2, 4)
+    for red in REDUCTIONS:  # per-sample weights w_i = class weight of y_i
+        ours = SoftmaxCrossEntropy(red).value(z, y, cw[y])
+        ref = torch.nn.CrossEntropyLoss(weight=torch.tensor(cw), reduction=red)(
+            torch.tensor(z), torch.tensor(y)).numpy()
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+    t = rng.random((20, 4))
+    w = rng.uniform(0.5, 2, 20)
+    for red in REDUCTIONS:
+        ours = BCEWithLogits(red).value(z, t, w)
+        ref = torch.nn.BCEWithLogitsLoss(weight=torch.tensor(w[:, None]), reduction=red)(
+            torch.tensor(z), torch.tensor(t)).numpy()
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+        ours = MSE(red).value(z, t)
+        ref = torch.nn.MSELoss(reduction=red)(torch.tensor(z), torch.tensor(t)).numpy()
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+        ours = SoftmaxCrossEntropy(red).value(z, t / t.sum(1, keepdims=True))
+        ref = torch.nn.CrossEntropyLoss(reduction=red)(
+            torch.tensor(z), torch.tensor(t / t.sum(1, keepdims=True))).numpy()
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# float32 path and memory layouts
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_close_to_float64(kind, backend):
+    p64, t64, w64 = _data(kind, np.float64, weighted=True)
+    p32 = p64.astype(np.float32)
+    t32 = t64.astype(np.float32) if t64.dtype.kind == "f" else t64
+    v32, g32 = _loss(kind, "mean", backend).value_and_grad(p32, t32, w64.astype(np.float32))
+    v64, g64 = _loss(kind, "mean", backend).value_and_grad(
+        p32.astype(np.float64), t32.astype(t64.dtype), w64.astype(np.float32).astype(np.float64))
+    assert g32.dtype == np.float32
+    # computed in float64 from the same float32 inputs: only the final rounding differs
+    np.testing.assert_allclose(g32, g64, rtol=2 ** -23, atol=2 ** -24 * np.abs(g64).max())
+    assert v32 == pytest.approx(v64, rel=1e-14)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_strided_and_readonly_inputs(kind, backend):
+    pred, target, w = _data(kind, np.float64, n=40, weighted=True)
+    ref = _loss(kind, "sum", backend).value_and_grad(pred[::2], target[::2], w[::2])
+    p = np.asfortranarray(pred[::2])
+    p.flags.writeable = False
+    t = target.copy()
+    t.flags.writeable = False
+    got = _loss(kind, "sum", backend).value_and_grad(p, t[::2], w[::2])
+    assert got[0] == ref[0] and np.array_equal(got[1], ref[1])
+
+
+def test_float64_target_cast_to_float32_pred(backend):
+    p = np.array([0.5, 1.5], dtype=np.float32)
+    v, g = MSE(backend=backend).value_and_grad(p, [0.1, 0.2])
+    assert g.dtype == np.float32
+    t32 = np.array([0.1, 0.2], dtype=np.float32).astype(np.float64)
+    np.testing.assert_allclose(g, (p.astype(np.float64) - t32), rtol=1e-7)
+
+
+def test_lists_accepted(backend):
+    v = SoftmaxCrossEntropy(backend=backend).value([[0.0, 0.0]], [1])
+    assert v == pytest.approx(np.log(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("where", ["pred", "target", "weights"])
+def test_non_finite_rejected(bad, kind, where, backend):
+    pred, target, w = _data(kind, np.float64, weighted=True)
+    if where == "target" and kind == "ce_labels":
+        pytest.skip("labels are integers")
+    arr = {"pred": pred, "target": target, "weights": w}[where]
+    if where == "pred" and kind == "ce_labels" and bad == -np.inf:
+        target[3] = 1  # -inf at the label: infinite loss (elsewhere: a masked class)
+    arr[(3,) + (1,) * (arr.ndim - 1)] = bad
+    for red in REDUCTIONS:
+        with pytest.raises(ValueError, match=f"{where} contains"):
+            _loss(kind, red, backend).value_and_grad(pred, target, w)
+
+
+def test_minus_inf_logit_masks_a_class(backend):
+    z = np.array([[0.0, -np.inf, 0.0], [1.0, 2.0, -np.inf]])
+    v, g = SoftmaxCrossEntropy("none", backend=backend).value_and_grad(z, [0, 1])
+    np.testing.assert_allclose(v, [np.log(2), np.log1p(np.exp(-1.0))], rtol=1e-15)
+    assert g[0, 1] == 0.0 and g[1, 2] == 0.0 and np.all(np.isfinite(g))
+    with pytest.raises(ValueError, match="pred contains infinity"):
+        SoftmaxCrossEntropy(backend=backend).value(z, [1, 1])
+
+
+def test_shape_mismatch(backend):
+    with pytest.raises(ValueError, match="target must have pred's shape"):
+        MSE(backend=backend).value(np.zeros((3, 2)), np.zeros((3,)))
+    with pytest.raises(ValueError, match="target must have pred's shape"):
+        BCEWithLogits(backend=backend).value(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match="weights must have shape"):
+        MSE(backend=backend).value(np.zeros(3), np.zeros(3), np.ones(2))
+    with pytest.raises(ValueError, match=r"labels must have shape \(3,\)"):
+        SoftmaxCrossEntropy(backend=backend).value(np.zeros((3, 2)), [0, 1])
+    with pytest.raises(ValueError, match="probability targets must have"):
+        SoftmaxCrossEntropy(backend=backend).value(np.zeros((3, 2)), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="2-D logits"):
+        SoftmaxCrossEntropy(backend=backend).value(np.zeros(3), [0, 1, 0])
+    with pytest.raises(ValueError, match="labels .n,. or probabilities"):
+        SoftmaxCrossEntropy(backend=backend).value(np.zeros((3, 2)), np.zeros((3, 2, 1)))
+
+
+def test_labels_out_of_range_and_dtype(backend):
+    ce = SoftmaxCrossEntropy(backend=backend)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        ce.value(np.zeros((2, 3)), [0, 3])
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        ce.value(np.zeros((2, 3)), [-1, 0])
+    with pytest.raises(TypeError, match="integer class labels"):
+        ce.value(np.zeros((2, 3)), [0.0, 1.0])
+    with pytest.raises(TypeError, match="integer class labels"):
+        ce.value(np.zeros((2, 3)), [True, False])
+
+
+def test_bad_dtypes_and_options(backend):
+    with pytest.raises(TypeError, match="float32 or float64"):
+        MSE(backend=backend).value(np.arange(3), np.arange(3))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        MSE(backend=backend).value(np.zeros(3, np.float16), np.zeros(3))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        MSE(backend=backend).value(np.zeros(3, complex), np.zeros(3))
+    with pytest.raises(TypeError, match="target must be real"):
+        MSE(backend=backend).value(np.zeros(2), np.array(["a", "b"]))
+    with pytest.raises(TypeError, match="weights must be real"):
+        MSE(backend=backend).value(np.zeros(2), np.zeros(2), np.zeros(2, complex))
+    with pytest.raises(ValueError, match="reduction"):
+        MSE(reduction="avg")
+    with pytest.raises(ValueError, match="unknown backend"):
+        MSE(backend="torch")
+    with pytest.raises(ValueError, match="empty"):
+        MSE(backend=backend).value(np.zeros(0), np.zeros(0))
+    with pytest.raises(ValueError, match="0-d"):
+        MSE(backend=backend).value(np.float64(1.0), 1.0)
+    with pytest.raises(ValueError, match="weights sum to 0"):
+        SoftmaxCrossEntropy(backend=backend).value(np.zeros((2, 2)), [0, 1], [1.0, -1.0])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("k", [1, 3])
+def test_negative_and_zero_weights_parity(kind, k):
+    pred, target, w = _data(kind, np.float64, n=23, k=max(k, 2) if kind.startswith("ce") else k,
+                            weighted=True)
+    w[::3] = -w[::3]
+    w[1] = 0.0
+    vc, gc = _loss(kind, "sum", "cython").value_and_grad(pred, target, w)
+    vn, gn = _loss(kind, "sum", "numpy").value_and_grad(pred, target, w)
+    assert vc == pytest.approx(vn, rel=1e-12)
+    np.testing.assert_allclose(gc, gn, rtol=1e-12, atol=1e-15)
+    assert np.all(gc[1] == 0.0)
