@@ -13,6 +13,10 @@ from .distributions import (Beta, Distribution, Exponential, Laplace, Mixture, N
 from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelopeError,
                      ProposalBudgetExceeded)
 from .sampling import RejectionSampler, SamplingStats
+from . import losses, models
+from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy
+from .models import (GaussianPolicy, LinearRegression, LogisticRegression, SoftmaxPolicy,
+                     fit)
 
 __version__ = "0.1.0"
 
@@ -21,5 +25,6 @@ __all__ = [
     "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats",
     "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
-    "__version__",
+    "losses", "models", "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression",
+    "LogisticRegression", "SoftmaxPolicy", "GaussianPolicy", "fit", "__version__",
 ]
