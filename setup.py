@@ -105,7 +105,7 @@ ext = Extension(
     include_dirs=[np.get_include(), "src/rsft", str(generated)],
     library_dirs=[str(npy_random_lib)],
     depends=["src/rsft/_ziggurat.h", "src/rsft/_optim_kernels.pxi",
-             "src/rsft/_loss_kernels.pxi"],
+             "src/rsft/_loss_kernels.pxi", "src/rsft/_acceptor_kernels.pxi"],
     libraries=["npyrandom", "m"],
     extra_compile_args=cflags + openmp,
     extra_link_args=openmp,

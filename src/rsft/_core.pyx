@@ -523,3 +523,4 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
 
 include "_optim_kernels.pxi"
 include "_loss_kernels.pxi"
+include "_acceptor_kernels.pxi"

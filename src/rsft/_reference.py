@@ -247,3 +247,4 @@ def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals
 # Fine-tuning kernels live in their own modules; re-exported so both backends expose one namespace.
 from ._reference_optim import *  # noqa: E402,F401,F403
 from ._reference_losses import *  # noqa: E402,F401,F403
+from ._reference_acceptors import *  # noqa: E402,F401,F403

@@ -1,0 +1,68 @@
+"""Reference (numpy) reward-acceptor kernels; twin of ``_acceptor_kernels.pxi``.
+
+Conventions shared by both backends (kernels do arithmetic only; :mod:`rsft.acceptors`
+validates):
+
+* ``r`` is a C-contiguous float64 array of shape ``(n_contexts, n_candidates)`` with finite
+  entries; ``out`` is a C-contiguous bool array of the same shape (the compiled kernels write it
+  through a uint8 view); ``r_max`` is a float64 array of shape ``(n_contexts,)``.
+* Uniforms are ``Generator.random`` doubles in C order, one per candidate:
+  ``u = rng.random(r.shape)``, drawn before anything is decided. A kernel that draws, always
+  draws exactly ``r.size`` of them (none for an empty ``r``).
+
+Decisions (identical on both backends, comparisons and IEEE arithmetic only, except the rare
+``log`` of the shared acceptance test):
+
+* threshold: ``accept = r >= tau`` (``r > tau`` when ``strict``).
+* top-k: candidates of one context are ranked by the key ``(r descending, u ascending,
+  index ascending)``, a strict total order; the first ``k`` are accepted. Among equal rewards
+  the order is the order of independent uniforms, i.e. a uniformly random permutation; the
+  index only separates equal uniforms (probability about ``n**2 / 2**54``).
+* statistical rejection sampling: ``g = (r - r_max[i]) / beta`` (``<= 0`` when ``r_max``
+  bounds the row; overflow of ``r - r_max`` gives ``-inf``, i.e. probability 0, which is what
+  ``exp`` of that gap is in double anyway), written to ``log_prob``; accept iff
+  ``1 - u <= exp(g)``, evaluated by the sampler's acceptance test
+  (:func:`rsft._reference.accept_test`: two exact polynomial squeezes, then ``log``).
+"""
+
+import numpy as np
+
+__all__ = ["threshold_accept", "topk_accept", "statistical_rs_accept"]
+
+
+def threshold_accept(r, tau, strict, out):
+    """``out = r > tau`` if ``strict`` else ``r >= tau``; draws nothing."""
+    if strict:
+        np.greater(r, tau, out=out)
+    else:
+        np.greater_equal(r, tau, out=out)
+
+
+def topk_accept(rng, r, k, out):
+    """Accept the ``k`` best candidates of every row (``1 <= k <= n_candidates``).
+
+    Draws ``u = rng.random(r.shape)``; ranks by ``(-r, u, index)`` (``np.lexsort`` is stable,
+    so the index is the last key) and accepts the first ``k`` of each row.
+    """
+    u = rng.random(r.shape)
+    out[...] = False
+    if r.size == 0:
+        return
+    order = np.lexsort((u, -r), axis=-1)[:, :k]
+    rows = np.arange(r.shape[0])[:, None]
+    out[rows, order] = True
+
+
+def statistical_rs_accept(rng, r, r_max, beta, out, log_prob):
+    """Accept with probability ``exp((r - r_max[i]) / beta)``; ``log_prob`` receives the
+    exponent. Draws ``u = rng.random(r.shape)``."""
+    from ._reference import accept_test
+
+    u = rng.random(r.shape)
+    with np.errstate(all="ignore"):  # overflow to -inf is intended (see the module docstring)
+        g = (r - r_max[:, None]) / beta
+        log_prob[...] = g
+        if r.size == 0:
+            out[...] = False
+            return
+        out[...] = accept_test(g.ravel(), u.ravel()).reshape(r.shape)
