@@ -397,8 +397,8 @@ class StatisticalRS(Acceptor):
         if over.any():
             i, j = np.unravel_index(int(np.argmax(over)), r.shape)
             raise ValueError(
-                f"reward r[{i}, {j}] = {r[i, j]!r} exceeds r_max = {bound[i]!r}: the "
-                "acceptance probability exp((r - r_max)/beta) would exceed 1 and the accepted "
+                f"reward r[{i}, {j}] = {float(r[i, j])!r} exceeds r_max = {float(bound[i])!r}: "
+                "the acceptance probability exp((r - r_max)/beta) would exceed 1 and the accepted "
                 "candidates would not follow q*exp(r/beta); give an r_max that bounds every "
                 "reward (or r_max=None for the approximate per-context maximum)")
         return bound
