@@ -128,8 +128,9 @@ def test_layouts_and_dtypes(backend):
     base = _rewards("ties", (6, 10), 1)
     ro = base.copy()
     ro.flags.writeable = False
-    variants = [ro, np.asfortranarray(base), np.repeat(base, 2, axis=0)[::2], np.repeat(base, 2, axis=1)[:, 1::2],
-                base.astype(np.float32), base.astype(np.int64), base.tolist()]
+    variants = [ro, np.asfortranarray(base), np.repeat(base, 2, axis=0)[::2],
+                np.repeat(base, 2, axis=1)[:, 1::2], base.astype(np.float32),
+                base.astype(np.int64), base.tolist()]
     for acc in [TopK(3, backend=backend), StatisticalRS(1.0, r_max=2.0, backend=backend),
                 Threshold(1.0, backend=backend)]:
         want = acc.accept(base, 4).mask

@@ -73,16 +73,20 @@ cdef void topk_row(const double *r, const double *u, Py_ssize_t n, Py_ssize_t k,
 def threshold_accept(const double[:, ::1] r, double tau, bint strict, out):
     """``out = r > tau`` if ``strict`` else ``r >= tau``; draws nothing."""
     cdef unsigned char[:, ::1] o = out.view(np.uint8)
-    cdef Py_ssize_t i, j, m = r.shape[0], n = r.shape[1]
-    with nogil:
+    cdef Py_ssize_t i, size = r.shape[0] * r.shape[1]
+    cdef const double *rp
+    cdef unsigned char *op
+    if size == 0:
+        return
+    rp = &r[0, 0]
+    op = &o[0, 0]
+    with nogil:  # flat loops over the contiguous buffers (the compiler vectorises them)
         if strict:
-            for i in range(m):
-                for j in range(n):
-                    o[i, j] = r[i, j] > tau
+            for i in range(size):
+                op[i] = rp[i] > tau
         else:
-            for i in range(m):
-                for j in range(n):
-                    o[i, j] = r[i, j] >= tau
+            for i in range(size):
+                op[i] = rp[i] >= tau
 
 
 def topk_accept(rng, const double[:, ::1] r, Py_ssize_t k, out):
