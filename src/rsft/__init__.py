@@ -13,7 +13,8 @@ from .distributions import (Beta, Distribution, Exponential, Laplace, Mixture, N
 from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelopeError,
                      ProposalBudgetExceeded)
 from .sampling import RejectionSampler, SamplingStats
-from . import losses, models
+from . import acceptors, losses, models
+from .acceptors import AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold, TopK
 from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy
 from .models import (GaussianPolicy, LinearRegression, LogisticRegression, SoftmaxPolicy,
                      fit)
@@ -25,6 +26,7 @@ __all__ = [
     "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats",
     "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
+    "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
     "losses", "models", "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression",
     "LogisticRegression", "SoftmaxPolicy", "GaussianPolicy", "fit", "__version__",
 ]
