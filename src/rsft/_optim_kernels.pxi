@@ -1,1 +1,232 @@
-# Optimizer kernels (included by _core.pyx); twin of rsft._reference_optim.
+# Optimizer kernels (included by _core.pyx); twin of rsft._reference_optim (read it first: it is
+# the specification, with the operation order spelled out).
+#
+# Three layers, as in _core.pyx: per-element scalar updates (``noexcept nogil``, inlined), range
+# loops over raw pointers (one fused pass over param, grad and state), and ``def`` entry points
+# that cast the per-step scalars (Python floats computed by rsft.optim) to the array dtype once,
+# then run the range loop on one thread or split it into ``n_threads`` contiguous blocks with
+# prange. Every element is updated independently, so the split never changes the result.
+# Built with -ffp-contract=off: no fused multiply-add, every + - * / sqrt rounds like numpy's.
+cimport cython
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport sqrt, sqrtf
+
+
+cdef inline floating f_sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline floating f_maximum(floating a, floating b) noexcept nogil:
+    """np.maximum(a, b): the larger value, NaN if either is NaN."""
+    if b > a or b != b:
+        return b
+    return a
+
+
+cdef inline Py_ssize_t block_len(Py_ssize_t n, int n_threads) noexcept nogil:
+    """Block length of an ``n_threads``-way split: ceil(n / n_threads) rounded up to 16
+    elements, so every block but the last starts on a 64-byte boundary."""
+    cdef Py_ssize_t b = (n + n_threads - 1) // n_threads
+    return (b + 15) & ~(<Py_ssize_t>15)
+
+
+# ---------------------------------------------------------------------------------------------
+# SGD
+# ---------------------------------------------------------------------------------------------
+
+cdef void sgd_range(floating *p, const floating *g, floating *buf, Py_ssize_t lo, Py_ssize_t hi,
+                    floating lr, floating mom, floating omd, floating wd, floating sign,
+                    bint nesterov, bint first) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, b
+    for i in range(lo, hi):
+        gi = sign * g[i]
+        if wd != 0:
+            gi = gi + wd * p[i]
+        if mom != 0:
+            if first:
+                b = gi
+            else:
+                b = mom * buf[i] + omd * gi
+            buf[i] = b
+            if nesterov:
+                gi = gi + mom * b
+            else:
+                gi = b
+        p[i] = p[i] - lr * gi
+
+
+def sgd_step(floating[::1] param, const floating[::1] grad, floating[::1] momentum_buffer,
+             double lr, double momentum, double one_minus_dampening, double weight_decay,
+             bint nesterov, bint maximize, bint first, int n_threads):
+    """One SGD step in place (see ``rsft._reference_optim.sgd_step``)."""
+    cdef Py_ssize_t n = param.shape[0], bl, lo, hi, k
+    if n == 0:
+        return
+    cdef floating c_lr = <floating>lr, c_mom = <floating>momentum
+    cdef floating c_omd = <floating>one_minus_dampening, c_wd = <floating>weight_decay
+    cdef floating sign = -1 if maximize else 1
+    cdef floating *p = &param[0]
+    cdef const floating *g = &grad[0]
+    cdef floating *buf = &momentum_buffer[0] if momentum_buffer.shape[0] else NULL
+    if n_threads > 1:
+        bl = block_len(n, n_threads)
+        for k in prange(n_threads, schedule="static", nogil=True, num_threads=n_threads):
+            lo = k * bl
+            hi = min(lo + bl, n)
+            if lo < hi:
+                sgd_range(p, g, buf, lo, hi, c_lr, c_mom, c_omd, c_wd, sign, nesterov, first)
+    else:
+        with nogil:
+            sgd_range(p, g, buf, 0, n, c_lr, c_mom, c_omd, c_wd, sign, nesterov, first)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adam / AdamW
+# ---------------------------------------------------------------------------------------------
+
+cdef void adam_range(floating *p, const floating *g, floating *m, floating *v, floating *vmax,
+                     Py_ssize_t lo, Py_ssize_t hi, floating b1, floating omb1, floating b2,
+                     floating omb2, floating step_size, floating bc2_sqrt, floating eps,
+                     floating wd, floating decay, floating sign, bint amsgrad) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, pi, mi, vi, denom
+    for i in range(lo, hi):
+        gi = sign * g[i]
+        pi = p[i]
+        if wd != 0:
+            gi = gi + wd * pi
+        if decay != 1:
+            pi = pi * decay
+        mi = b1 * m[i] + omb1 * gi
+        vi = b2 * v[i] + omb2 * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        if amsgrad:
+            vi = f_maximum(vmax[i], vi)
+            vmax[i] = vi
+        denom = f_sqrt(vi) / bc2_sqrt + eps
+        p[i] = pi - step_size * (mi / denom)
+
+
+cdef void adam_plain_range(floating *p, const floating *g, floating *m, floating *v,
+                           Py_ssize_t lo, Py_ssize_t hi, floating b1, floating omb1, floating b2,
+                           floating omb2, floating step_size, floating bc2_sqrt,
+                           floating eps) noexcept nogil:
+    """adam_range without the options (the common case), as straight-line code that the
+    compiler vectorises; the same operations in the same order."""
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi
+    for i in range(lo, hi):
+        gi = g[i]
+        mi = b1 * m[i] + omb1 * gi
+        vi = b2 * v[i] + omb2 * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] - step_size * (mi / (f_sqrt(vi) / bc2_sqrt + eps))
+
+
+def adam_step(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,
+              floating[::1] exp_avg_sq, floating[::1] max_exp_avg_sq, double beta1,
+              double one_minus_beta1, double beta2, double one_minus_beta2, double step_size,
+              double bias_correction2_sqrt, double eps, double weight_decay, double decay,
+              bint amsgrad, bint maximize, int n_threads):
+    """One Adam / AdamW step in place (see ``rsft._reference_optim.adam_step``)."""
+    cdef Py_ssize_t n = param.shape[0], bl, lo, hi, k
+    if n == 0:
+        return
+    cdef floating b1 = <floating>beta1, omb1 = <floating>one_minus_beta1
+    cdef floating b2 = <floating>beta2, omb2 = <floating>one_minus_beta2
+    cdef floating ss = <floating>step_size, bc2s = <floating>bias_correction2_sqrt
+    cdef floating c_eps = <floating>eps, c_wd = <floating>weight_decay
+    cdef floating c_decay = <floating>decay
+    cdef floating sign = -1 if maximize else 1
+    cdef bint plain = not amsgrad and not maximize and c_wd == 0 and c_decay == 1
+    cdef floating *p = &param[0]
+    cdef const floating *g = &grad[0]
+    cdef floating *m = &exp_avg[0]
+    cdef floating *v = &exp_avg_sq[0]
+    cdef floating *vmax = &max_exp_avg_sq[0] if max_exp_avg_sq.shape[0] else NULL
+    if n_threads > 1:
+        bl = block_len(n, n_threads)
+        for k in prange(n_threads, schedule="static", nogil=True, num_threads=n_threads):
+            lo = k * bl
+            hi = min(lo + bl, n)
+            if lo < hi:
+                if plain:
+                    adam_plain_range(p, g, m, v, lo, hi, b1, omb1, b2, omb2, ss, bc2s, c_eps)
+                else:
+                    adam_range(p, g, m, v, vmax, lo, hi, b1, omb1, b2, omb2, ss, bc2s, c_eps,
+                               c_wd, c_decay, sign, amsgrad)
+    else:
+        with nogil:
+            if plain:
+                adam_plain_range(p, g, m, v, 0, n, b1, omb1, b2, omb2, ss, bc2s, c_eps)
+            else:
+                adam_range(p, g, m, v, vmax, 0, n, b1, omb1, b2, omb2, ss, bc2s, c_eps, c_wd,
+                           c_decay, sign, amsgrad)
+
+
+# ---------------------------------------------------------------------------------------------
+# RMSprop
+# ---------------------------------------------------------------------------------------------
+
+cdef void rmsprop_range(floating *p, const floating *g, floating *sq, floating *ga,
+                        floating *buf, Py_ssize_t lo, Py_ssize_t hi, floating lr, floating alpha,
+                        floating oma, floating eps, floating wd, floating mom, floating sign,
+                        bint centered) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, vi, ai, avg, b
+    for i in range(lo, hi):
+        gi = sign * g[i]
+        if wd != 0:
+            gi = gi + wd * p[i]
+        vi = alpha * sq[i] + oma * (gi * gi)
+        sq[i] = vi
+        if centered:
+            ai = alpha * ga[i] + oma * gi
+            ga[i] = ai
+            avg = f_sqrt(vi - ai * ai) + eps
+        else:
+            avg = f_sqrt(vi) + eps
+        if mom != 0:
+            b = mom * buf[i] + gi / avg
+            buf[i] = b
+            p[i] = p[i] - lr * b
+        else:
+            p[i] = p[i] - lr * (gi / avg)
+
+
+def rmsprop_step(floating[::1] param, const floating[::1] grad, floating[::1] square_avg,
+                 floating[::1] grad_avg, floating[::1] momentum_buffer, double lr, double alpha,
+                 double one_minus_alpha, double eps, double weight_decay, double momentum,
+                 bint centered, bint maximize, int n_threads):
+    """One RMSprop step in place (see ``rsft._reference_optim.rmsprop_step``)."""
+    cdef Py_ssize_t n = param.shape[0], bl, lo, hi, k
+    if n == 0:
+        return
+    cdef floating c_lr = <floating>lr, c_alpha = <floating>alpha
+    cdef floating oma = <floating>one_minus_alpha, c_eps = <floating>eps
+    cdef floating c_wd = <floating>weight_decay, c_mom = <floating>momentum
+    cdef floating sign = -1 if maximize else 1
+    cdef floating *p = &param[0]
+    cdef const floating *g = &grad[0]
+    cdef floating *sq = &square_avg[0]
+    cdef floating *ga = &grad_avg[0] if grad_avg.shape[0] else NULL
+    cdef floating *buf = &momentum_buffer[0] if momentum_buffer.shape[0] else NULL
+    if n_threads > 1:
+        bl = block_len(n, n_threads)
+        for k in prange(n_threads, schedule="static", nogil=True, num_threads=n_threads):
+            lo = k * bl
+            hi = min(lo + bl, n)
+            if lo < hi:
+                rmsprop_range(p, g, sq, ga, buf, lo, hi, c_lr, c_alpha, oma, c_eps, c_wd, c_mom,
+                              sign, centered)
+    else:
+        with nogil:
+            rmsprop_range(p, g, sq, ga, buf, 0, n, c_lr, c_alpha, oma, c_eps, c_wd, c_mom, sign,
+                          centered)
