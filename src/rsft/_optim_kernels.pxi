@@ -12,6 +12,62 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
 
+# Runtime ISA dispatch of the range loops. The default build targets baseline x86-64 (SSE2: two
+# doubles per instruction), where Adam is bound by its divisions and square roots. With GCC or
+# clang on x86-64 glibc, each range loop is also compiled for AVX2 and AVX-512F
+# (``target_clones``) and the best one for the running CPU is picked once at load time: portable
+# wheels, no -march=native. Every clone computes the same bits: IEEE + - * / sqrt are exact,
+# -ffp-contract=off still forbids FMA, and the clones differ only in vector width.
+# The attribute goes on a prior declaration of each loop (its explicit C name below with
+# Cython's fused-specialisation prefix: __pyx_fuse_0 = float, __pyx_fuse_1 = double); the
+# prototypes must match the cdef signatures (a mismatch is a compile error) and the table
+# rsft_optim_clones takes their addresses, so a renamed function fails at import, never silently.
+cdef extern from *:
+    """
+    #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute) \
+        && !defined(RSFT_NO_CLONES)
+    #if __has_attribute(target_clones)
+    #define RSFT_OPTIM_CLONES 1
+    #endif
+    #endif
+    #ifdef RSFT_OPTIM_CLONES
+    #define RSFT_CLONED __attribute__((target_clones("avx512f", "avx2", "default")))
+    #define RSFT_OPTIM_PROTOS(T, F) \
+      static void F##rsft_sgd_range(T *, T const *, T *, Py_ssize_t, Py_ssize_t, T, T, T, T, \
+                                    T, int, int) RSFT_CLONED; \
+      static void F##rsft_adam_range(T *, T const *, T *, T *, T *, Py_ssize_t, Py_ssize_t, \
+                                     T, T, T, T, T, T, T, T, T, T, int) RSFT_CLONED; \
+      static void F##rsft_adam_plain_range(T *, T const *, T *, T *, Py_ssize_t, Py_ssize_t, \
+                                           T, T, T, T, T, T, T) RSFT_CLONED; \
+      static void F##rsft_rmsprop_range(T *, T const *, T *, T *, T *, Py_ssize_t, \
+                                        Py_ssize_t, T, T, T, T, T, T, T, int) RSFT_CLONED;
+    RSFT_OPTIM_PROTOS(float, __pyx_fuse_0)
+    RSFT_OPTIM_PROTOS(double, __pyx_fuse_1)
+    #define RSFT_OPTIM_TABLE(F) (void (*)(void))F##rsft_sgd_range, \
+      (void (*)(void))F##rsft_adam_range, (void (*)(void))F##rsft_adam_plain_range, \
+      (void (*)(void))F##rsft_rmsprop_range
+    static void (*const rsft_optim_clones[])(void) = {
+        RSFT_OPTIM_TABLE(__pyx_fuse_0), RSFT_OPTIM_TABLE(__pyx_fuse_1)};
+    static int rsft_optim_n_cloned(void) {
+        void (*const volatile *t)(void) = rsft_optim_clones;
+        int i, n = 0;
+        for (i = 0; i < 8; i++) n += t[i] != 0;
+        return n;
+    }
+    #define RSFT_OPTIM_ISA "avx512f, avx2, default (chosen at load time)"
+    #else
+    static int rsft_optim_n_cloned(void) { return 0; }
+    #define RSFT_OPTIM_ISA "build default only"
+    #endif
+    """
+    int rsft_optim_n_cloned() noexcept nogil
+    const char *RSFT_OPTIM_ISA
+
+#: range loops compiled for several instruction sets (0 without target_clones support)
+OPTIM_N_CLONED = rsft_optim_n_cloned()
+#: instruction sets the optimizer loops were compiled for
+OPTIM_ISA = RSFT_OPTIM_ISA.decode()
+
 
 cdef inline floating f_sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -38,9 +94,10 @@ cdef inline Py_ssize_t block_len(Py_ssize_t n, int n_threads) noexcept nogil:
 # SGD
 # ---------------------------------------------------------------------------------------------
 
-cdef void sgd_range(floating *p, const floating *g, floating *buf, Py_ssize_t lo, Py_ssize_t hi,
-                    floating lr, floating mom, floating omd, floating wd, floating sign,
-                    bint nesterov, bint first) noexcept nogil:
+cdef void sgd_range "rsft_sgd_range"(floating *p, const floating *g, floating *buf,
+                                     Py_ssize_t lo, Py_ssize_t hi, floating lr, floating mom,
+                                     floating omd, floating wd, floating sign, bint nesterov,
+                                     bint first) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, b
     for i in range(lo, hi):
@@ -89,10 +146,12 @@ def sgd_step(floating[::1] param, const floating[::1] grad, floating[::1] moment
 # Adam / AdamW
 # ---------------------------------------------------------------------------------------------
 
-cdef void adam_range(floating *p, const floating *g, floating *m, floating *v, floating *vmax,
-                     Py_ssize_t lo, Py_ssize_t hi, floating b1, floating omb1, floating b2,
-                     floating omb2, floating step_size, floating bc2_sqrt, floating eps,
-                     floating wd, floating decay, floating sign, bint amsgrad) noexcept nogil:
+cdef void adam_range "rsft_adam_range"(floating *p, const floating *g, floating *m, floating *v,
+                                       floating *vmax, Py_ssize_t lo, Py_ssize_t hi,
+                                       floating b1, floating omb1, floating b2, floating omb2,
+                                       floating step_size, floating bc2_sqrt, floating eps,
+                                       floating wd, floating decay, floating sign,
+                                       bint amsgrad) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, pi, mi, vi, denom
     for i in range(lo, hi):
@@ -113,10 +172,12 @@ cdef void adam_range(floating *p, const floating *g, floating *m, floating *v, f
         p[i] = pi - step_size * (mi / denom)
 
 
-cdef void adam_plain_range(floating *p, const floating *g, floating *m, floating *v,
-                           Py_ssize_t lo, Py_ssize_t hi, floating b1, floating omb1, floating b2,
-                           floating omb2, floating step_size, floating bc2_sqrt,
-                           floating eps) noexcept nogil:
+cdef void adam_plain_range "rsft_adam_plain_range"(floating *p, const floating *g, floating *m,
+                                                   floating *v, Py_ssize_t lo, Py_ssize_t hi,
+                                                   floating b1, floating omb1, floating b2,
+                                                   floating omb2, floating step_size,
+                                                   floating bc2_sqrt,
+                                                   floating eps) noexcept nogil:
     """adam_range without the options (the common case), as straight-line code that the
     compiler vectorises; the same operations in the same order."""
     cdef Py_ssize_t i
@@ -175,10 +236,12 @@ def adam_step(floating[::1] param, const floating[::1] grad, floating[::1] exp_a
 # RMSprop
 # ---------------------------------------------------------------------------------------------
 
-cdef void rmsprop_range(floating *p, const floating *g, floating *sq, floating *ga,
-                        floating *buf, Py_ssize_t lo, Py_ssize_t hi, floating lr, floating alpha,
-                        floating oma, floating eps, floating wd, floating mom, floating sign,
-                        bint centered) noexcept nogil:
+cdef void rmsprop_range "rsft_rmsprop_range"(floating *p, const floating *g, floating *sq,
+                                             floating *ga, floating *buf, Py_ssize_t lo,
+                                             Py_ssize_t hi, floating lr, floating alpha,
+                                             floating oma, floating eps, floating wd,
+                                             floating mom, floating sign,
+                                             bint centered) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, vi, ai, avg, b
     for i in range(lo, hi):
