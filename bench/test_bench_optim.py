@@ -16,8 +16,9 @@ timing):
 
 Every benchmark checks what it timed: after timing, a fresh optimizer of the same kind takes 3
 steps from fixed data and its parameters are compared with rsft's numpy reference after the
-same 3 steps: bit-identical for rsft rows (extra_info["check"] = "equal"), and within a
-relative 1e-5 (float32) or 1e-10 (float64) for torch (different rounding order and FMA).
+same 3 steps: bit-identical for rsft rows (extra_info["check"] = "equal"), and within
+16 ulps of max |p| for torch (its rounding order differs and it uses FMA; the count of
+elements whose bits differ is recorded).
 
 Run (about 3 minutes)::
 
@@ -155,10 +156,10 @@ def test_torch(benchmark, name, dtype, n, n_threads):
         got = _torch_after_check_steps(name, n, dtype)
     finally:
         torch.set_num_threads(old)
-    rtol = 1e-5 if dtype == "float32" else 1e-10
     ref = _reference_result(name, n, dtype)
-    ok = np.allclose(got, ref, rtol=rtol, atol=rtol * 1e-3)
-    err = float(np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-30)))
+    tol = 16 * np.finfo(dtype).eps * max(1.0, float(np.max(np.abs(ref))))
+    err = float(np.max(np.abs(got - ref)))
     _record(benchmark, kind=f"torch_{n_threads}t", backend="torch", name=name, n=n,
-            dtype=dtype, n_threads=n_threads, check=f"allclose rtol={rtol:g}", ok=ok,
-            max_rel_err=err, fused=name != "RMSprop", torch=torch.__version__)
+            dtype=dtype, n_threads=n_threads, check=f"max abs diff <= {tol:.3g}",
+            ok=err <= tol, max_abs_err=err, n_bits_differ=int(np.count_nonzero(got != ref)),
+            fused=name != "RMSprop", torch=torch.__version__)

@@ -94,17 +94,17 @@ cdef inline Py_ssize_t block_len(Py_ssize_t n, int n_threads) noexcept nogil:
 # SGD
 # ---------------------------------------------------------------------------------------------
 
-cdef void sgd_range "rsft_sgd_range"(floating *p, const floating *g, floating *buf,
-                                     Py_ssize_t lo, Py_ssize_t hi, floating lr, floating mom,
-                                     floating omd, floating wd, floating sign, bint nesterov,
-                                     bint first) noexcept nogil:
+cdef inline void sgd_loop(floating *p, const floating *g, floating *buf, Py_ssize_t lo,
+                          Py_ssize_t hi, floating lr, floating mom, floating omd, floating wd,
+                          floating sign, bint nesterov, bint first,
+                          bint use_mom) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, b
     for i in range(lo, hi):
         gi = sign * g[i]
         if wd != 0:
             gi = gi + wd * p[i]
-        if mom != 0:
+        if use_mom:
             if first:
                 b = gi
             else:
@@ -115,6 +115,17 @@ cdef void sgd_range "rsft_sgd_range"(floating *p, const floating *g, floating *b
             else:
                 gi = b
         p[i] = p[i] - lr * gi
+
+
+cdef void sgd_range "rsft_sgd_range"(floating *p, const floating *g, floating *buf,
+                                     Py_ssize_t lo, Py_ssize_t hi, floating lr, floating mom,
+                                     floating omd, floating wd, floating sign, bint nesterov,
+                                     bint first) noexcept nogil:
+    """sgd_loop with the momentum switch as a literal constant in each inlined copy."""
+    if mom != 0:
+        sgd_loop(p, g, buf, lo, hi, lr, mom, omd, wd, sign, nesterov, first, 1)
+    else:
+        sgd_loop(p, g, buf, lo, hi, lr, mom, omd, wd, sign, nesterov, first, 0)
 
 
 def sgd_step(floating[::1] param, const floating[::1] grad, floating[::1] momentum_buffer,
@@ -146,12 +157,11 @@ def sgd_step(floating[::1] param, const floating[::1] grad, floating[::1] moment
 # Adam / AdamW
 # ---------------------------------------------------------------------------------------------
 
-cdef void adam_range "rsft_adam_range"(floating *p, const floating *g, floating *m, floating *v,
-                                       floating *vmax, Py_ssize_t lo, Py_ssize_t hi,
-                                       floating b1, floating omb1, floating b2, floating omb2,
-                                       floating step_size, floating bc2_sqrt, floating eps,
-                                       floating wd, floating decay, floating sign,
-                                       bint amsgrad) noexcept nogil:
+cdef inline void adam_loop(floating *p, const floating *g, floating *m, floating *v,
+                           floating *vmax, Py_ssize_t lo, Py_ssize_t hi, floating b1,
+                           floating omb1, floating b2, floating omb2, floating step_size,
+                           floating bc2_sqrt, floating eps, floating wd, floating decay,
+                           floating sign, bint amsgrad) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, pi, mi, vi, denom
     for i in range(lo, hi):
@@ -170,6 +180,22 @@ cdef void adam_range "rsft_adam_range"(floating *p, const floating *g, floating 
             vmax[i] = vi
         denom = f_sqrt(vi) / bc2_sqrt + eps
         p[i] = pi - step_size * (mi / denom)
+
+
+cdef void adam_range "rsft_adam_range"(floating *p, const floating *g, floating *m, floating *v,
+                                       floating *vmax, Py_ssize_t lo, Py_ssize_t hi,
+                                       floating b1, floating omb1, floating b2, floating omb2,
+                                       floating step_size, floating bc2_sqrt, floating eps,
+                                       floating wd, floating decay, floating sign,
+                                       bint amsgrad) noexcept nogil:
+    """adam_loop with ``amsgrad`` as a literal constant in each inlined copy (no conditional
+    store in the vectorised loop)."""
+    if amsgrad:
+        adam_loop(p, g, m, v, vmax, lo, hi, b1, omb1, b2, omb2, step_size, bc2_sqrt, eps, wd,
+                  decay, sign, 1)
+    else:
+        adam_loop(p, g, m, v, vmax, lo, hi, b1, omb1, b2, omb2, step_size, bc2_sqrt, eps, wd,
+                  decay, sign, 0)
 
 
 cdef void adam_plain_range "rsft_adam_plain_range"(floating *p, const floating *g, floating *m,
@@ -236,12 +262,11 @@ def adam_step(floating[::1] param, const floating[::1] grad, floating[::1] exp_a
 # RMSprop
 # ---------------------------------------------------------------------------------------------
 
-cdef void rmsprop_range "rsft_rmsprop_range"(floating *p, const floating *g, floating *sq,
-                                             floating *ga, floating *buf, Py_ssize_t lo,
-                                             Py_ssize_t hi, floating lr, floating alpha,
-                                             floating oma, floating eps, floating wd,
-                                             floating mom, floating sign,
-                                             bint centered) noexcept nogil:
+cdef inline void rmsprop_loop(floating *p, const floating *g, floating *sq, floating *ga,
+                              floating *buf, Py_ssize_t lo, Py_ssize_t hi, floating lr,
+                              floating alpha, floating oma, floating eps, floating wd,
+                              floating mom, floating sign, bint centered,
+                              bint use_mom) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, vi, ai, avg, b
     for i in range(lo, hi):
@@ -256,12 +281,32 @@ cdef void rmsprop_range "rsft_rmsprop_range"(floating *p, const floating *g, flo
             avg = f_sqrt(vi - ai * ai) + eps
         else:
             avg = f_sqrt(vi) + eps
-        if mom != 0:
+        if use_mom:
             b = mom * buf[i] + gi / avg
             buf[i] = b
             p[i] = p[i] - lr * b
         else:
             p[i] = p[i] - lr * (gi / avg)
+
+
+cdef void rmsprop_range "rsft_rmsprop_range"(floating *p, const floating *g, floating *sq,
+                                             floating *ga, floating *buf, Py_ssize_t lo,
+                                             Py_ssize_t hi, floating lr, floating alpha,
+                                             floating oma, floating eps, floating wd,
+                                             floating mom, floating sign,
+                                             bint centered) noexcept nogil:
+    """One loop per (centered, momentum) pair: the flags are literal constants in each inlined
+    copy, so every copy is straight-line code without conditional stores (vectorisable)."""
+    if centered:
+        if mom != 0:
+            rmsprop_loop(p, g, sq, ga, buf, lo, hi, lr, alpha, oma, eps, wd, mom, sign, 1, 1)
+        else:
+            rmsprop_loop(p, g, sq, ga, buf, lo, hi, lr, alpha, oma, eps, wd, mom, sign, 1, 0)
+    else:
+        if mom != 0:
+            rmsprop_loop(p, g, sq, ga, buf, lo, hi, lr, alpha, oma, eps, wd, mom, sign, 0, 1)
+        else:
+            rmsprop_loop(p, g, sq, ga, buf, lo, hi, lr, alpha, oma, eps, wd, mom, sign, 0, 0)
 
 
 def rmsprop_step(floating[::1] param, const floating[::1] grad, floating[::1] square_avg,
