@@ -6,23 +6,9 @@ from scipy import stats
 from scipy.special import expit, log_softmax
 
 from rsft.losses import MSE, BCEWithLogits, SoftmaxCrossEntropy
+from rsft.optim import SGD, Adam
 from rsft.models import (GaussianPolicy, LinearRegression, LogisticRegression, SoftmaxPolicy,
                          fit)
-
-
-class SGD:
-    """Stand-in for rsft.optim.SGD (written elsewhere): p -= lr * g, in place."""
-    # TODO(issue 3): switch to rsft.optim.SGD(params, lr=lr) once rsft.optim lands.
-
-    def __init__(self, params, lr):
-        self.params = params
-        self.lr = lr
-
-    def step(self, grads):
-        assert len(grads) == len(self.params)
-        for p, g in zip(self.params, grads):
-            assert g.shape == p.shape and g.dtype == p.dtype
-            p -= self.lr * g
 
 
 def line_data(seed=0, n=100):
@@ -53,6 +39,17 @@ def test_linear_regression_gd_reaches_lstsq(backend):
     # the last recorded loss is the least-squares residual mean square
     resid = y - (slope * X[:, 0] + intercept)
     assert history[-1] == pytest.approx(np.mean(resid ** 2), rel=1e-9)
+
+
+def test_linear_regression_adam_reaches_lstsq(backend):
+    """Adam (Kingma & Ba, with the square root) with a decaying rate reaches lstsq to 1e-6."""
+    from rsft.schedules import InverseTimeLR
+    X, y = line_data()
+    slope, intercept = lstsq_line(X, y)
+    model = LinearRegression(1)
+    opt = Adam(model.params, lr=InverseTimeLR(0.1, 0.001), backend=backend)
+    fit(model, X, y, MSE(backend=backend), opt, epochs=3000)
+    assert abs(model.coef[0] - slope) < 1e-6 and abs(model.intercept[0] - intercept) < 1e-6
 
 
 def test_linear_regression_float32():

@@ -13,7 +13,9 @@ from .distributions import (Beta, Distribution, Exponential, Laplace, Mixture, N
 from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelopeError,
                      ProposalBudgetExceeded)
 from .sampling import RejectionSampler, SamplingStats
-from . import acceptors, losses, models
+from . import acceptors, losses, models, optim, schedules
+from .optim import SGD, Adam, AdamW, RMSprop
+from .schedules import ConstantLR, CosineLR, InverseTimeLR, StepLR
 from .acceptors import AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold, TopK
 from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy
 from .models import (GaussianPolicy, LinearRegression, LogisticRegression, SoftmaxPolicy,
@@ -27,6 +29,7 @@ __all__ = [
     "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
-    "losses", "models", "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression",
+    "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "ConstantLR", "CosineLR",
+    "InverseTimeLR", "StepLR", "losses", "models", "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression",
     "LogisticRegression", "SoftmaxPolicy", "GaussianPolicy", "fit", "__version__",
 ]

@@ -23,6 +23,7 @@ def _info(args):
         "RSFT_BACKEND": __import__("os").environ.get("RSFT_BACKEND"),
         "C flags": getattr(core, "CFLAGS", None),
         "inlined normal ziggurat": getattr(core, "INLINE_ZIGGURAT", None),
+        "optimizer loop ISAs": getattr(core, "OPTIM_ISA", None),
     }
     if core is None:
         info["extension import error"] = str(_backend._IMPORT_ERROR)

@@ -60,3 +60,19 @@ def statistical_rs_accept(rng: np.random.Generator, r: npt.NDArray[np.float64],
                           r_max: npt.NDArray[np.float64], beta: float,
                           out: npt.NDArray[np.bool_],
                           log_prob: npt.NDArray[np.float64]) -> None: ...
+
+# Optimizer kernels (_optim_kernels.pxi): one in-place pass per (flattened) parameter array.
+OPTIM_N_CLONED: int
+OPTIM_ISA: str
+
+def sgd_step(param: _F, grad: _F, momentum_buffer: _F, lr: float, momentum: float,
+             one_minus_dampening: float, weight_decay: float, nesterov: bool, maximize: bool,
+             first: bool, n_threads: int) -> None: ...
+def adam_step(param: _F, grad: _F, exp_avg: _F, exp_avg_sq: _F, max_exp_avg_sq: _F,
+              beta1: float, one_minus_beta1: float, beta2: float, one_minus_beta2: float,
+              step_size: float, bias_correction2_sqrt: float, eps: float, weight_decay: float,
+              decay: float, amsgrad: bool, maximize: bool, n_threads: int) -> None: ...
+def rmsprop_step(param: _F, grad: _F, square_avg: _F, grad_avg: _F, momentum_buffer: _F,
+                 lr: float, alpha: float, one_minus_alpha: float, eps: float,
+                 weight_decay: float, momentum: float, centered: bool, maximize: bool,
+                 n_threads: int) -> None: ...
