@@ -16,10 +16,12 @@ $(VENV)/.installed-test: $(PY) $(SRC)
 	$(PY) -m pip install -q ".[test]"
 	@touch $@
 
-# numba is an optional peer in the benchmarks (skipped when it cannot be installed).
+# numba and torch (CPU, 2.13.0) are optional peers in the benchmarks, never dependencies of
+# rsft: their rows are skipped when they cannot be installed.
 $(VENV)/.installed-bench: $(VENV)/.installed-test
 	$(PY) -m pip install -q ".[bench]"
 	-$(PY) -m pip install -q numba
+	-$(PY) -m pip install -q torch==2.13.0
 	@touch $@
 
 demo: $(VENV)/.installed-test
@@ -31,9 +33,14 @@ info: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	cd tests && RSFT_REQUIRE_CYTHON=1 ../$(PY) -m pytest -q -p no:cacheprovider .
 
+# One pytest-benchmark run per area, each followed by its ratio report (all ratios in one run).
+BENCH = cd bench && OPENBLAS_NUM_THREADS=1 ../$(PY) -m pytest -q -p no:cacheprovider --benchmark-only
 bench: $(VENV)/.installed-bench
-	cd bench && ../$(PY) -m pytest -q -p no:cacheprovider --benchmark-only \
-		--benchmark-json=../.bench.json . && ../$(PY) report.py ../.bench.json
+	$(BENCH) --benchmark-json=../.bench-sampling.json test_bench_sampling.py
+	cd bench && ../$(PY) report.py ../.bench-sampling.json
+	$(BENCH) --benchmark-json=../.bench-optim.json test_bench_optim.py
+	cd bench && ../$(PY) report_optim.py ../.bench-optim.json
+	$(BENCH) --benchmark-columns=min,median,rounds --benchmark-sort=name test_bench_losses.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench.json
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json
