@@ -1,3 +1,143 @@
-"""Reference (numpy) optimizer kernels; twin of _optim_kernels.pxi."""
+"""Reference (numpy) optimizer kernels; twin of ``_optim_kernels.pxi``.
 
-__all__ = []
+This module is the specification of the compiled optimizer updates: the Cython loops perform,
+per element, exactly the operations written here, in the same order, so both backends give the
+same bits (IEEE + - * / and sqrt are correctly rounded in both; the C code is built without
+fused multiply-adds).
+
+Conventions shared by every kernel:
+
+* ``param`` and the state arrays are 1-D, C-contiguous, of one dtype (float32 or float64) and
+  are updated in place; ``grad`` has the same dtype and length and is only read. A state array
+  an option does not use is passed with length 0.
+* Every per-step scalar (learning rate of this step, bias corrections, ``1 - beta``...) is
+  computed by :mod:`rsft.optim` as a Python float; a kernel first casts each to the array dtype
+  (``dtype.type(x)`` here, ``<floating>x`` in C: both round to nearest) and uses only those.
+* An option whose cast coefficient is exactly 0 (weight decay, momentum) or whose decay factor
+  is exactly 1 is skipped, as torch.optim does: that matters only for inf/NaN parameters.
+* ``maximize`` multiplies the gradient by -1 (exact).
+* ``n_threads`` is ignored here; the compiled kernels split the pass into blocks, which never
+  changes the result.
+"""
+
+import numpy as np
+
+__all__ = ["sgd_step", "adam_step", "rmsprop_step"]
+
+
+def sgd_step(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, weight_decay,
+             nesterov, maximize, first, n_threads):
+    """One SGD step (torch.optim.SGD), in place. Per element::
+
+        g = sign * grad                         (sign = -1 if maximize else 1)
+        if wd != 0:        g = g + wd * p
+        if momentum != 0:
+            b = g  if first  else  momentum * b + (1 - dampening) * g
+            g = g + momentum * b  if nesterov  else  b
+        p = p - lr * g
+    """
+    t = param.dtype.type
+    lr, mom, omd, wd = t(lr), t(momentum), t(one_minus_dampening), t(weight_decay)
+    g = np.multiply(t(-1 if maximize else 1), grad)
+    if wd != 0:
+        g += wd * param
+    if mom != 0:
+        b = momentum_buffer
+        if first:
+            b[...] = g
+        else:
+            b *= mom
+            b += omd * g
+        if nesterov:
+            g += mom * b
+        else:
+            g = b
+    param -= lr * g
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, one_minus_beta1, beta2,
+              one_minus_beta2, step_size, bias_correction2_sqrt, eps, weight_decay, decay,
+              amsgrad, maximize, n_threads):
+    """One Adam / AdamW step (torch.optim.Adam / AdamW), in place. Per element::
+
+        g = sign * grad
+        if wd != 0:      g = g + wd * p              (Adam's L2 decay; 0 for AdamW)
+        if decay != 1:   p = p * decay               (AdamW: decay = 1 - lr * weight_decay)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * (g * g)
+        if amsgrad:      v_max = maximum(v_max, v); use v_max instead of v below
+        denom = sqrt(v) / bias_correction2_sqrt + eps
+        p = p - step_size * (m / denom)
+
+    with ``step_size = lr / (1 - beta1**t)`` and ``bias_correction2_sqrt = sqrt(1 - beta2**t)``.
+    """
+    t = param.dtype.type
+    b1, omb1, b2, omb2 = t(beta1), t(one_minus_beta1), t(beta2), t(one_minus_beta2)
+    ss, bc2s, eps, wd, decay = (t(step_size), t(bias_correction2_sqrt), t(eps), t(weight_decay),
+                                t(decay))
+    g = grad
+    if maximize:
+        g = np.negative(grad)
+    if wd != 0:
+        g = g + wd * param
+    if decay != 1:
+        param *= decay
+    exp_avg *= b1
+    exp_avg += omb1 * g
+    exp_avg_sq *= b2
+    exp_avg_sq += omb2 * (g * g)
+    v = exp_avg_sq
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        v = max_exp_avg_sq
+    denom = np.sqrt(v)
+    denom /= bc2s
+    denom += eps
+    upd = np.divide(exp_avg, denom, out=denom)
+    upd *= ss
+    param -= upd
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, one_minus_alpha,
+                 eps, weight_decay, momentum, centered, maximize, n_threads):
+    """One RMSprop step (torch.optim.RMSprop), in place. Per element::
+
+        g = sign * grad
+        if wd != 0:        g = g + wd * p
+        v = alpha * v + (1 - alpha) * (g * g)
+        if centered:
+            a = alpha * a + (1 - alpha) * g
+            avg = sqrt(v - a * a) + eps
+        else:
+            avg = sqrt(v) + eps
+        if momentum != 0:
+            b = momentum * b + g / avg
+            p = p - lr * b
+        else:
+            p = p - lr * (g / avg)
+    """
+    t = param.dtype.type
+    lr, alpha, oma, eps, wd, mom = (t(lr), t(alpha), t(one_minus_alpha), t(eps),
+                                    t(weight_decay), t(momentum))
+    g = grad
+    if maximize:
+        g = np.negative(grad)
+    if wd != 0:
+        g = g + wd * param
+    square_avg *= alpha
+    square_avg += oma * (g * g)
+    if centered:
+        grad_avg *= alpha
+        grad_avg += oma * g
+        avg = np.subtract(square_avg, grad_avg * grad_avg)
+        np.sqrt(avg, out=avg)
+    else:
+        avg = np.sqrt(square_avg)
+    avg += eps
+    q = np.divide(g, avg, out=avg)
+    if mom != 0:
+        momentum_buffer *= mom
+        momentum_buffer += q
+        param -= lr * momentum_buffer
+    else:
+        param -= lr * q

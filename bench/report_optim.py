@@ -1,0 +1,123 @@
+"""Summarise the optimizer benchmarks (test_bench_optim.py) of a pytest-benchmark JSON file.
+
+    python report_optim.py ../.bench_optim.json
+
+Prints, per optimizer and dtype, the time of one step at each N (min over rounds) for rsft's
+cython backend on 1 and 2 threads, rsft's numpy backend and torch.optim on 1 and 2 threads,
+with ratios measured in the same run, then the issue's targets and whether each is met.
+It is a report: the exit code is 0 whether the targets are met or not (2 only when the JSON
+file cannot be read).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+KINDS = ["rsft_cython_1t", "rsft_cython_2t", "rsft_numpy", "torch_1t", "torch_2t"]
+LABELS = ["cython 1t", "cython 2t", "numpy", "torch 1t", "torch 2t"]
+
+
+def _fmt_t(v):
+    if v is None:
+        return "-"
+    if v < 1e-3:
+        return f"{v * 1e6:.1f} us"
+    if v < 1:
+        return f"{v * 1e3:.2f} ms"
+    return f"{v:.2f} s"
+
+
+def _ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _fmt_r(v):
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__.strip())
+        return 2
+    try:
+        with open(argv[1]) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        print(f"report_optim.py: cannot read benchmark JSON {argv[1]!r}: {exc}")
+        return 2
+
+    table = {}   # (optimizer, dtype) -> {n: {kind: (min, median)}}
+    bad = []
+    torch_version = None
+    for b in data.get("benchmarks", []):
+        ei = b.get("extra_info") or {}
+        if ei.get("kind") not in KINDS or "optimizer" not in ei:
+            continue
+        st = b.get("stats") or {}
+        row = table.setdefault((ei["optimizer"], ei["dtype"]), {}).setdefault(ei["n"], {})
+        row[ei["kind"]] = (st.get("min"), st.get("median"))
+        torch_version = ei.get("torch", torch_version)
+        if ei.get("check_ok") is False:
+            bad.append(b.get("name"))
+
+    mi = data.get("machine_info") or {}
+    cpu = (mi.get("cpu") or {}).get("brand_raw") or mi.get("processor") or "?"
+    print("=" * 118)
+    print("rsft optimizer benchmark report: one step(grad) on one array of N parameters")
+    print(f"  cpu: {cpu}   run: {data.get('datetime', '?')}   torch: {torch_version}")
+    print("  times are min over rounds; numpy/cy1 = rsft numpy time / cython 1-thread time "
+          "(> 1: cython faster); torch rows use fused=True except RMSprop (no fused kernel)")
+    for (opt, dtype) in sorted(table):
+        rows = table[(opt, dtype)]
+        print()
+        print(f"{opt} {dtype}")
+        hdr = (f"  {'N':>9} " + " ".join(f"{lab:>10}" for lab in LABELS)
+               + f" {'numpy/cy1':>10} {'torch1/cy1':>10} {'cy1/cy2':>8} {'torch2/cy2':>10}")
+        print(hdr)
+        print("  " + "-" * (len(hdr) - 2))
+        for n in sorted(rows):
+            r = {k: rows[n].get(k, (None, None))[0] for k in KINDS}
+            print(f"  {n:>9.0e} " + " ".join(f"{_fmt_t(r[k]):>10}" for k in KINDS)
+                  + f" {_fmt_r(_ratio(r['rsft_numpy'], r['rsft_cython_1t'])):>10}"
+                  + f" {_fmt_r(_ratio(r['torch_1t'], r['rsft_cython_1t'])):>10}"
+                  + f" {_fmt_r(_ratio(r['rsft_cython_1t'], r['rsft_cython_2t'])):>8}"
+                  + f" {_fmt_r(_ratio(r['torch_2t'], r['rsft_cython_2t'])):>10}")
+
+    print()
+    print("Targets (Adam float64, N = 1e6; min times, median in brackets)")
+    cell = table.get(("Adam", "float64"), {}).get(10 ** 6, {})
+
+    def both(a, b):
+        x, y = cell.get(a), cell.get(b)
+        if x is None or y is None:
+            return None, None
+        return _ratio(x[0], y[0]), _ratio(x[1], y[1])
+
+    targets = [
+        ("cython 1 thread >= 5x rsft numpy", both("rsft_numpy", "rsft_cython_1t"), 5.0,
+         "numpy/cython"),
+        ("cython 1 thread >= 0.9x torch fused 1 thread", both("torch_1t", "rsft_cython_1t"), 0.9,
+         "torch/cython"),
+        ("cython 2 threads >= 1.6x cython 1 thread", both("rsft_cython_1t", "rsft_cython_2t"),
+         1.6, "cy1/cy2"),
+    ]
+    n_met = 0
+    for label, (v, vmed), need, what in targets:
+        if v is None:
+            status, val = "NOT EVALUATED (benchmark missing)", ""
+        else:
+            met = v >= need
+            n_met += met
+            status = "MET" if met else "NOT MET"
+            val = f"{what} = {v:.2f}x [{vmed:.2f}x]"
+        print(f"  [{status:^7}] {label:<46} {val}")
+    print(f"  {n_met}/{len(targets)} targets met")
+    if bad:
+        print(f"  WARNING: result checks failed for {bad}")
+    print("=" * 118)
+    return 0
+
+
+if __name__ == "__main__":
+    rc = main(sys.argv)
+    sys.exit(rc if rc == 2 else 0)
