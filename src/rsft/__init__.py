@@ -13,8 +13,9 @@ from .distributions import (Beta, Distribution, Exponential, Laplace, Mixture, N
 from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelopeError,
                      ProposalBudgetExceeded)
 from .sampling import RejectionSampler, SamplingStats
-from . import acceptors, losses, models
+from . import acceptors, finetune, losses, models, optim
 from .acceptors import AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold, TopK
+from .finetune import DensityTrainer, History, RSFTTrainer
 from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy
 from .models import (GaussianPolicy, LinearRegression, LogisticRegression, SoftmaxPolicy,
                      fit)
@@ -28,5 +29,6 @@ __all__ = [
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
     "losses", "models", "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression",
-    "LogisticRegression", "SoftmaxPolicy", "GaussianPolicy", "fit", "__version__",
+    "LogisticRegression", "SoftmaxPolicy", "GaussianPolicy", "fit", "optim", "finetune",
+    "RSFTTrainer", "DensityTrainer", "History", "__version__",
 ]
