@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import math
 import platform
 import sys
 
@@ -160,8 +159,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="rsft", description="Rejection-sampling fine-tuning with a compiled core.")
     sub = parser.add_subparsers(dest="command", metavar="{demo,info}")
-    p_demo = sub.add_parser("demo", help="run the four worked problems and check their results",
-                            description="Runs the four worked problems (rejection sampling + SGD, linear regression, injection-moulding quality control, contextual bandit), prints what each reached and checks it; exits 1 when a check fails.")
+    p_demo = sub.add_parser(
+        "demo", help="run the four worked problems and check their results",
+        description="Runs the four worked problems (rejection sampling + SGD, linear "
+                    "regression, injection-moulding quality control, contextual bandit), "
+                    "prints what each reached and checks it; exits 1 when a check fails.")
     p_demo.add_argument("--backend", choices=["cython", "numpy"], default=None,
                         help="kernel backend (default: rsft.get_backend())")
     p_demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
