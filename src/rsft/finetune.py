@@ -45,8 +45,9 @@ class History:
 
     ``round`` (int, 0-based, continues across ``fit`` calls), ``proposals`` (candidates
     proposed), ``accepted`` (candidates kept), ``acceptance_rate`` (``accepted / proposals``),
-    ``skipped`` (True when nothing was accepted and the update was skipped), ``loss`` (mean
-    training loss of the round's fine-tuning, see :meth:`RSFTTrainer.fit`), ``reward`` (mean
+    ``skipped`` (True when nothing was accepted and the update was skipped), ``loss`` (the
+    per-epoch training losses of the round's fine-tuning, as returned by
+    :func:`rsft.models.fit`, averaged over the epochs), ``reward`` (mean
     reward of the proposals), ``accepted_reward`` (mean reward of the kept candidates),
     ``kl`` (exact mean KL divergence ``KL(pi || pi_ref)`` over the contexts, after the
     round's update) and, for a discrete policy, ``expected_reward`` (exact
