@@ -5,6 +5,9 @@ Quick tour::
     import rsft
     s = rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2))   # exact log M
     x = s.sample(10_000, rng=0)                                        # same on both backends
+
+Then losses (:mod:`rsft.losses`), optimizers (:mod:`rsft.optim`), models (:mod:`rsft.models`),
+reward acceptors (:mod:`rsft.acceptors`) and the RSFT loop (:mod:`rsft.finetune`).
 """
 
 from ._backend import available_backends, get_backend, set_backend
@@ -13,10 +16,11 @@ from .distributions import (Beta, Distribution, Exponential, Laplace, Mixture, N
 from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelopeError,
                      ProposalBudgetExceeded)
 from .sampling import RejectionSampler, SamplingStats
-from . import acceptors, losses, models, optim, schedules
+from . import acceptors, finetune, losses, models, optim, schedules
 from .optim import SGD, Adam, AdamW, RMSprop
 from .schedules import ConstantLR, CosineLR, InverseTimeLR, StepLR
 from .acceptors import AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold, TopK
+from .finetune import DensityTrainer, History, RSFTTrainer
 from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy
 from .models import (GaussianPolicy, LinearRegression, LogisticRegression, SoftmaxPolicy,
                      fit)
@@ -30,6 +34,8 @@ __all__ = [
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
     "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "ConstantLR", "CosineLR",
-    "InverseTimeLR", "StepLR", "losses", "models", "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression",
-    "LogisticRegression", "SoftmaxPolicy", "GaussianPolicy", "fit", "__version__",
+    "InverseTimeLR", "StepLR", "losses", "models", "MSE", "BCEWithLogits",
+    "SoftmaxCrossEntropy", "LinearRegression", "LogisticRegression", "SoftmaxPolicy",
+    "GaussianPolicy", "fit", "finetune", "RSFTTrainer", "DensityTrainer", "History",
+    "__version__",
 ]

@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import math
 import platform
 import sys
 
@@ -36,79 +35,145 @@ def _info(args):
     return 0
 
 
+def _jsonable(obj):
+    """numpy scalars and arrays in the report -> Python numbers and lists."""
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _plot(report, outdir):
+    """Write one PNG per demo into ``outdir``; return the paths (or raise ImportError)."""
+    import os
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    os.makedirs(outdir, exist_ok=True)
+    paths = []
+    demos = report["demos"]
+
+    def save(fig, name):
+        path = os.path.join(outdir, name)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+
+    if "density" in demos:
+        r = demos["density"]
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+        ax[0].plot(r["sgd"]["path"], label="SGD, lr 0.1, batch 1")
+        ax[0].axhline(2.0, color="k", ls="--", lw=0.8, label="E[s] = 2")
+        ax[0].set(xlabel="step", ylabel="x", title="SGD on E(x - s)^2, s ~ N(2, 1)")
+        ax[0].legend()
+        ax[1].plot(r["running_mean"]["acceptance_per_round"], ".", ms=3)
+        ax[1].axhline(r["expected_acceptance"], color="k", ls="--", lw=0.8, label="1/M")
+        ax[1].set(xlabel="round", ylabel="acceptance", title="acceptance per batch of 100")
+        ax[1].legend()
+        save(fig, "demo1_density.png")
+    if "regression" in demos:
+        r = demos["regression"]
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for name, f in r["fits"].items():
+            ax.semilogy(f["loss_curve"], label=name.split(" (")[0])
+        ax.set(xlabel="epoch (subsampled)", ylabel="MSE", title="y = 2x + 3 + U(0,1)")
+        ax.legend()
+        save(fig, "demo2_regression.png")
+    if "moulding" in demos:
+        r = demos["moulding"]
+        fig, ax = plt.subplots(1, 3, figsize=(12, 3.6))
+        for name, v in r["variants"].items():
+            pr = v["per_round"]
+            lab = name.split(" (")[0]
+            ax[0].plot([q["yield"] for q in pr], label=lab)
+            ax[1].plot([q["cpk"] for q in pr], label=lab)
+            ax[2].plot([q["cycle_time"] for q in pr], label=lab)
+        for a, t in zip(ax, ("yield", "Cpk", "cycle time (s)")):
+            a.set(xlabel="round", title=t)
+        ax[0].legend()
+        save(fig, "demo3_moulding.png")
+    if "bandit" in demos:
+        r = demos["bandit"]
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+        for name, v in r["variants"].items():
+            h = v["history"]
+            ax[0].plot(h["expected_reward"], label=name.split(" (")[0])
+            ax[1].plot(h["kl"], label=name.split(" (")[0])
+        if "exact_target" in r:
+            ax[0].axhline(r["exact_target"]["expected_reward"], color="k", ls="--", lw=0.8,
+                          label="statistical-RS target")
+            ax[1].axhline(r["exact_target"]["kl"], color="k", ls="--", lw=0.8)
+        ax[0].set(xlabel="round", title="exact E[r]")
+        ax[1].set(xlabel="round", title="exact KL(pi || pi_ref)")
+        ax[0].legend(fontsize=8)
+        save(fig, "demo4_bandit.png")
+    return paths
+
+
 def _demo(args):
+    import time
     import rsft
-    from rsft import errors
+    from rsft import _demos
     if args.backend is not None:
         rsft.set_backend(args.backend)
-    report = {"backend": rsft.get_backend(), "seed": args.seed, "checks": {}}
-    rng = np.random.default_rng(args.seed)
-    n = 200_000
-    target, proposal = rsft.Normal(2.0, 1.0), rsft.Normal(0.0, 2.0)
-    s = rsft.RejectionSampler(target, proposal)
-    x, st = s.sample_with_stats(n, rng)
-    exact = math.log(2.0) + 2.0 / 3.0
-    se_mean = 1.0 / math.sqrt(n)
-    p = 1.0 / math.exp(s.log_M)
-    se_rate = math.sqrt(p * p * (1.0 - p) / n)   # n-th success of Bernoulli(p) trials
-    report["sampling"] = {
-        "target": repr(target), "proposal": repr(proposal), "log_M": s.log_M,
-        "log_M_closed_form": exact, "acceptance_rate": st.acceptance_rate,
-        "expected_acceptance": p, "sample_mean": float(x.mean()),
-        "sample_std": float(x.std()), "n": n,
-    }
-    report["checks"]["log_M exact (|diff| < 1e-8)"] = abs(s.log_M - exact) < 1e-8
-    report["checks"]["mean within 5 SE of 2"] = abs(x.mean() - 2.0) < 5 * se_mean
-    report["checks"]["acceptance within 5 SE of 1/M"] = (
-        abs(st.acceptance_rate - p) < 5 * se_rate)
-    # the first article's envelope: N(0,1) proposal, M = 2
-    try:
-        rsft.RejectionSampler(target, rsft.Normal(0.0, 1.0))
-        refused = False
-    except ValueError as e:
-        refused = True
-        report["article_pair_refused"] = str(e)
-    try:
-        rsft.RejectionSampler(target, rsft.Normal(0.0, 1.0), log_M=math.log(2.0)).sample(
-            1000, rng)
-        caught = False
-    except errors.EnvelopeViolationError as e:
-        caught = True
-        report["article_M2_violation"] = str(e)
-    report["checks"]["article pair N(0,1) refused (no finite M)"] = refused
-    report["checks"]["article M = 2 caught as an invalid envelope"] = caught
-    ok = all(report["checks"].values())
+    backend = rsft.get_backend()
+    t0 = time.perf_counter()
+    out = _demos.run_all(args.seed, backend, only=args.only)
+    seconds = time.perf_counter() - t0
+    report = {"backend": backend, "seed": args.seed, "seconds": seconds,
+              "checks_passed": out["checks_passed"], "demos": out["demos"]}
+    plot_msg = None
+    if args.plot is not None:
+        try:
+            report["plots"] = _plot(report, args.plot)
+        except ImportError:
+            plot_msg = ("--plot: matplotlib is not installed, no figures written "
+                        "(pip install matplotlib)")
+            report["plots"] = []
+            report["plot_error"] = plot_msg
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=1, default=_jsonable))
+        if plot_msg:
+            print(f"rsft: {plot_msg}", file=sys.stderr)
     else:
-        sm = report["sampling"]
-        print("rsft demo: rejection sampling, the first source article done right")
-        print(f"  backend {report['backend']}, seed {args.seed}")
-        print(f"  target {sm['target']}, proposal {sm['proposal']}")
-        print(f"  log M = {sm['log_M']:.10f} (closed form log 2 + 2/3 = {exact:.10f})")
-        print(f"  acceptance {sm['acceptance_rate']:.4f} (1/M = {p:.4f}), n = {n}")
-        print(f"  sample mean {sm['sample_mean']:.4f}, std {sm['sample_std']:.4f} "
-              "(target 2, 1)")
-        print("  the article's pair N(2,1) / N(0,1):")
-        print("    log_M=None ->", report.get("article_pair_refused", "NOT refused")[:110],
-              "...")
-        print("    M = 2      ->", report.get("article_M2_violation", "NOT caught")[:110],
-              "...")
-        print("checks:")
-        for k, v in report["checks"].items():
-            print(f"  [{'ok' if v else 'FAIL'}] {k}")
-    return 0 if ok else 1
+        print(f"rsft demo  (backend {backend}, seed {args.seed})")
+        for key, res in out["demos"].items():
+            print()
+            print(f"{res['title']}  [{res['seconds']:.2f} s]")
+            for line in out["lines"][key]:
+                print(f"  {line}")
+            for k, v in res["checks"].items():
+                print(f"  [{'ok' if v else 'FAIL'}] {k}")
+        print()
+        if plot_msg:
+            print(plot_msg)
+        elif args.plot is not None:
+            print("figures:", ", ".join(report["plots"]))
+        n_fail = sum(not v for r in out["demos"].values() for v in r["checks"].values())
+        n_all = sum(len(r["checks"]) for r in out["demos"].values())
+        print(f"{n_all - n_fail}/{n_all} checks passed in {seconds:.1f} s"
+              + ("" if not n_fail else f"; {n_fail} FAILED"))
+    return 0 if out["checks_passed"] else 1
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="rsft", description="Rejection-sampling fine-tuning with a compiled core.")
     sub = parser.add_subparsers(dest="command", metavar="{demo,info}")
-    p_demo = sub.add_parser("demo", help="run the worked problems and check their results")
+    p_demo = sub.add_parser(
+        "demo", help="run the four worked problems and check their results",
+        description="Runs the four worked problems (rejection sampling + SGD, linear "
+                    "regression, injection-moulding quality control, contextual bandit), "
+                    "prints what each reached and checks it; exits 1 when a check fails.")
     p_demo.add_argument("--backend", choices=["cython", "numpy"], default=None,
                         help="kernel backend (default: rsft.get_backend())")
     p_demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p_demo.add_argument("--json", action="store_true", help="print results as JSON")
+    p_demo.add_argument("--plot", metavar="DIR", default=None,
+                        help="write PNG figures into DIR (needs matplotlib)")
+    p_demo.add_argument("--only", nargs="+", metavar="NAME",
+                        choices=["density", "regression", "moulding", "bandit"],
+                        help="run only these demos (density regression moulding bandit)")
     p_info = sub.add_parser("info", help="versions, backends and build flags")
     p_info.add_argument("--json", action="store_true", help="print as JSON")
     args = parser.parse_args(argv)

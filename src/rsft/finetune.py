@@ -1,0 +1,548 @@
+"""The RSFT loop: propose, accept by rejection sampling, fine-tune on what was kept, repeat.
+
+Two trainers share one :class:`History` and one ``fit(rounds, rng, callback, progress)``:
+
+* :class:`DensityTrainer`, density-target RSFT: each round draws exact samples of a target
+  density ``p`` with a :class:`rsft.RejectionSampler` and takes an optimizer step on the
+  Monte Carlo estimate of ``E_{x~p} L(theta, x)``. This is the first source article done
+  right: the samples come from ``p`` (a valid envelope), and the update uses the parameter,
+  e.g. ``x <- x - lr * 2 (x - s)`` for ``L = (x - s)^2``, which converges to ``E_p[s]``.
+* :class:`RSFTTrainer`, reward RSFT (RAFT, ReST, RFT, RSO): each round a policy (the current
+  one or a frozen reference) proposes candidates for every context, a reward acceptor
+  (:class:`rsft.Threshold`, :class:`rsft.TopK`, :class:`rsft.StatisticalRS`) keeps some, and
+  the policy is fine-tuned by maximum likelihood on the kept ones (softmax cross-entropy for
+  a :class:`rsft.SoftmaxPolicy`, MSE for a :class:`rsft.GaussianPolicy`).
+
+They are two classes, not one with modes, because they share no inputs: a density target has
+no policy, candidates, reward or acceptor, and a reward problem has no target density.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from . import _backend
+from . import _reference as R
+from ._rng import as_generator, check_count
+from .acceptors import Acceptor
+from .losses import MSE, SoftmaxCrossEntropy
+from .models import GaussianPolicy, SoftmaxPolicy, fit as _fit_model
+from .optim import Adam, Optimizer
+from .sampling import RejectionSampler
+
+__all__ = ["History", "DensityTrainer", "RSFTTrainer"]
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------------------------
+
+class History:
+    """Per-round records of a trainer: one list per column, one entry per round.
+
+    Columns of :class:`RSFTTrainer`:
+
+    ``round`` (int, 0-based, continues across ``fit`` calls), ``proposals`` (candidates
+    proposed), ``accepted`` (candidates kept), ``acceptance_rate`` (``accepted / proposals``),
+    ``skipped`` (True when nothing was accepted and the update was skipped), ``loss`` (the
+    per-epoch training losses of the round's fine-tuning, as returned by
+    :func:`rsft.models.fit`, averaged over the epochs), ``reward`` (mean
+    reward of the proposals), ``accepted_reward`` (mean reward of the kept candidates),
+    ``kl`` (exact mean KL divergence ``KL(pi || pi_ref)`` over the contexts, after the
+    round's update) and, for a discrete policy, ``expected_reward`` (exact
+    ``mean_x sum_a pi(a|x) r(x, a)`` after the update).
+
+    Columns of :class:`DensityTrainer`: ``round``, ``proposals``, ``accepted``,
+    ``acceptance_rate``, ``loss`` (the objective on the round's samples, before the step).
+
+    Means over an empty set (``loss`` and ``accepted_reward`` of a skipped round) are recorded
+    as 0.0, never NaN; ``skipped`` (or ``accepted == 0``) tells them apart.
+
+    ``history["loss"]`` is a float64 (int64, bool) array of a column; ``history.records()`` the
+    rows as dicts; ``history.as_dict()`` the columns as lists (JSON-ready); ``len(history)``
+    the number of rounds. :attr:`initial` holds the exact metrics before the first round (for
+    :class:`RSFTTrainer`).
+    """
+
+    def __init__(self, columns):
+        self._columns = {c: [] for c in columns}
+        self.initial = {}
+
+    @property
+    def columns(self):
+        """Column names, in order."""
+        return list(self._columns)
+
+    def append(self, record):
+        """Add one round (a dict with exactly the history's columns)."""
+        if set(record) != set(self._columns):
+            raise ValueError(f"record has keys {sorted(record)}, expected "
+                             f"{sorted(self._columns)}")
+        for k, v in record.items():
+            self._columns[k].append(v)
+
+    def __len__(self):
+        return len(self._columns["round"])
+
+    def __contains__(self, key):
+        return key in self._columns
+
+    def __getitem__(self, key):
+        if key not in self._columns:
+            raise KeyError(f"no column {key!r}; columns are {self.columns}")
+        return np.asarray(self._columns[key])
+
+    def records(self):
+        """The rounds as a list of dicts."""
+        return [dict(zip(self._columns, row)) for row in zip(*self._columns.values())]
+
+    def as_dict(self):
+        """The columns as plain Python lists (JSON-serialisable), plus ``initial``."""
+        out = {k: [v.item() if isinstance(v, np.generic) else v for v in vals]
+               for k, vals in self._columns.items()}
+        out["initial"] = dict(self.initial)
+        return out
+
+    def __repr__(self):
+        return f"History({len(self)} rounds, columns={self.columns})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared loop
+# ---------------------------------------------------------------------------------------------
+
+def _progress_bar(progress, total, desc):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional: no bar, no error
+        return None
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+class _Trainer:
+    _columns = ()
+
+    def __init__(self):
+        self.history = History(self._columns)
+        self.round = 0
+
+    def _round(self, gen, t):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, rounds, rng=None, callback=None, progress=False):
+        """Run ``rounds`` rounds; append them to :attr:`history` and return it.
+
+        Parameters
+        ----------
+        rounds : int
+            Number of rounds (``>= 0``). Round indices continue across calls.
+        rng : None, int, SeedSequence, BitGenerator or Generator, optional
+            Randomness of the whole run, normalised like ``numpy.random.default_rng`` (a
+            Generator advances). The draws of each round are listed in the class notes.
+        callback : callable, optional
+            ``callback(trainer, record)`` after every round, with ``record`` the round's row
+            (a dict). Returning True stops training after that round.
+        progress : bool, default False
+            Show a tqdm progress bar when tqdm is installed (silently none otherwise).
+
+        Returns
+        -------
+        History
+            :attr:`history` (all rounds so far).
+        """
+        rounds = check_count(rounds, "rounds")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        gen = as_generator(rng)
+        bar = _progress_bar(progress, rounds, type(self).__name__)
+        try:
+            for _ in range(rounds):
+                record = self._round(gen, self.round)
+                self.history.append(record)
+                self.round += 1
+                if bar is not None:
+                    bar.update(1)
+                if callback is not None and callback(self, record) is True:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.history
+
+
+def _check_optimizer(optimizer, params):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an rsft.optim optimizer (e.g. rsft.optim.Adam("
+                        f"params, lr=0.05)), got {type(optimizer).__name__}")
+    mine = optimizer.params
+    if len(mine) != len(params) or any(a is not b for a, b in zip(mine, params)):
+        raise ValueError("the optimizer must be built over the model's own parameter arrays "
+                         "(optimizer = rsft.optim.Adam(model.params, ...))")
+    return optimizer
+
+
+# ---------------------------------------------------------------------------------------------
+# Density-target RSFT
+# ---------------------------------------------------------------------------------------------
+
+class DensityTrainer(_Trainer):
+    """Stochastic optimisation of ``E_{x~p} L(theta, x)`` on exact samples of a target ``p``.
+
+    Every round draws ``batch_size`` samples of the target with the rejection sampler, then
+    takes one optimizer step on ``objective(params, samples)``.
+
+    Parameters
+    ----------
+    sampler : RejectionSampler
+        Draws the samples of ``p`` (its envelope is exact or checked, see
+        :class:`rsft.RejectionSampler`).
+    params : ndarray or list of ndarray
+        Parameters, updated in place by ``optimizer``.
+    objective : callable
+        ``objective(params, x) -> (value, grads)``: the Monte Carlo loss on the samples ``x``
+        (a float64 array of shape ``(batch_size,)``) and its gradient, one array per
+        parameter (same shapes and dtypes as ``params``).
+    optimizer : rsft.optim.Optimizer
+        Built over ``params`` (the same array objects).
+    batch_size : int, default 1
+        Samples per round (per step), ``>= 1``.
+
+    Notes
+    -----
+    Draw order: round ``t`` calls ``sampler.sample_with_stats(batch_size, rng)`` once and
+    nothing else, so the run consumes the stream exactly as consecutive sampler calls do (and
+    is bit-identical on both backends, given an objective that is).
+
+    Examples
+    --------
+    SGD on ``E(x - s)^2`` with ``s ~ N(2, 1)``, the first source article done right::
+
+        x = np.zeros(1)
+        tr = DensityTrainer(RejectionSampler(Normal(2, 1), Normal(0, 2)), [x],
+                            lambda p, s: (np.mean((p[0] - s) ** 2), [2 * np.mean(p[0] - s,
+                                          keepdims=True)]),
+                            rsft.optim.SGD([x], lr=0.1))
+        tr.fit(100, rng=0)          # x is near 2 (sd about 0.33 at lr 0.1)
+    """
+
+    _columns = ("round", "proposals", "accepted", "acceptance_rate", "loss")
+
+    def __init__(self, sampler, params, objective, optimizer, batch_size=1):
+        super().__init__()
+        if not isinstance(sampler, RejectionSampler):
+            raise TypeError(f"sampler must be an rsft.RejectionSampler, got "
+                            f"{type(sampler).__name__}")
+        if not callable(objective):
+            raise TypeError("objective must be a callable objective(params, x) -> "
+                            "(value, grads)")
+        params = [params] if isinstance(params, np.ndarray) else list(params)
+        self.params = params
+        self.optimizer = _check_optimizer(optimizer, params)
+        self.sampler = sampler
+        self.objective = objective
+        self.batch_size = check_count(batch_size, "batch_size")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+    def _round(self, gen, t):
+        x, st = self.sampler.sample_with_stats(self.batch_size, gen)
+        out = self.objective(self.params, x)
+        try:
+            value, grads = out
+        except (TypeError, ValueError):
+            raise TypeError("objective must return (value, grads)") from None
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"objective returned {value} in round {t}")
+        self.optimizer.step(grads)
+        return {"round": t, "proposals": st.n_proposed, "accepted": st.n_accepted,
+                "acceptance_rate": st.acceptance_rate, "loss": value}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reward RSFT
+# ---------------------------------------------------------------------------------------------
+
+def _log_softmax(z):
+    out = np.empty(z.shape)
+    R.log_softmax(np.ascontiguousarray(z, dtype=np.float64), out)
+    return out
+
+
+class RSFTTrainer(_Trainer):
+    """Rejection-sampling fine-tuning of a policy on its own accepted candidates.
+
+    Round ``t``: the proposal policy draws ``n_candidates`` actions for each context, the
+    reward scores them, the acceptor keeps some, and the policy is fitted by maximum
+    likelihood to the kept (context, action) pairs: ``epochs`` passes of
+    :func:`rsft.models.fit` with ``optimizer``. RAFT / RFT are ``TopK`` or ``Threshold`` with
+    ``proposal="current"``; ReST's improve step is a rising ``Threshold`` schedule;
+    RSO is ``StatisticalRS`` with ``proposal="reference"``, whose kept candidates are exact
+    samples of ``pi*(a|x) ∝ pi_ref(a|x) exp(r(x, a) / beta)`` (see :meth:`tilted_target`).
+
+    Parameters
+    ----------
+    policy : SoftmaxPolicy or GaussianPolicy
+        The policy being fine-tuned (its ``params`` are updated in place).
+    reward : callable
+        ``reward(X, actions, rng) -> ndarray (n_contexts, n_candidates)`` of finite rewards,
+        with ``actions`` of shape ``(n_contexts, n_candidates)`` (integers, softmax policy) or
+        ``(n_contexts, n_candidates, n_outputs)`` (Gaussian policy). ``rng`` is the run's
+        Generator (a noisy reward may draw from it; a deterministic one ignores it).
+    acceptor : rsft.acceptors.Acceptor
+        ``Threshold``, ``TopK``, ``StatisticalRS`` (or a subclass of ``Acceptor``).
+    contexts : array_like, shape (n_contexts, n_features)
+        The fixed set of contexts (prompts) proposed for in every round.
+    n_candidates : int, default 8
+        Candidates per context per round.
+    proposal : {"current", "reference"}, default "current"
+        Which policy proposes: the one being trained (iterated RAFT / ReST) or the frozen
+        reference (RSO, and a single-step RFT).
+    refit : {"current", "base"}, default "current"
+        Fine-tune from the current parameters (keeping the optimizer's state), or restart each
+        round from the base parameters (the policy's at construction) with a fresh optimizer
+        state (ReST's "fine-tune from the base model").
+    optimizer : rsft.optim.Optimizer, optional
+        Built over ``policy.params``; default ``rsft.optim.Adam(policy.params, lr=0.05)``.
+    epochs : int, default 10
+        Passes over each round's accepted set.
+    batch_size : int, optional
+        Mini-batch size of those passes; None (default) means full batch (one step per epoch).
+    reference : same type as ``policy``, optional
+        The frozen reference policy ``pi_ref`` (proposals with ``proposal="reference"``, and
+        the KL column). Default: a copy of ``policy`` as given (its base parameters).
+    reward_table : callable or array_like, optional
+        Softmax policy only: the expected reward of every action,
+        ``reward_table(X) -> (n_contexts, n_actions)`` or that array, for the exact
+        ``expected_reward`` column. Default: ``reward(X, all actions, rng)`` evaluated once
+        with a private ``numpy.random.default_rng(0)`` (exact for a deterministic reward;
+        pass the table for a noisy one). Never consumes the run's stream.
+    backend : {"cython", "numpy"}, optional
+        Passed to every kernel: the policy's, the reference's, the acceptor's (when it has
+        none of its own), the loss's and the default optimizer's. Both backends give the same
+        history for the same seed.
+
+    Notes
+    -----
+    Draw order of round ``t`` (the stream contract; identical on both backends):
+
+    1. proposals: ``SoftmaxPolicy.sample`` (one ``rng.random((n_contexts, n_candidates))``)
+       or ``GaussianPolicy.sample`` (one ``rng.standard_normal((n_contexts, n_candidates,
+       n_outputs))``) of the proposal policy;
+    2. whatever ``reward(X, actions, rng)`` draws (nothing for a deterministic reward);
+    3. the acceptor's draws (``TopK`` and ``StatisticalRS``: ``rng.random`` of the rewards'
+       shape; ``Threshold``: none), called with ``round=t``;
+    4. fine-tuning: none for full batches; with ``batch_size``, one ``rng.permutation`` of the
+       accepted set per epoch (:func:`rsft.models.fit`). A round with nothing accepted
+       skips this step (and draws nothing in it).
+
+    The kept candidates are gathered in row-major order (context, then candidate).
+    """
+
+    def __init__(self, policy, reward, acceptor, contexts, *, n_candidates=8,
+                 proposal="current", refit="current", optimizer=None, epochs=10,
+                 batch_size=None, reference=None, reward_table=None, backend=None):
+        super().__init__()
+        if not isinstance(policy, (SoftmaxPolicy, GaussianPolicy)):
+            raise TypeError(f"policy must be an rsft SoftmaxPolicy or GaussianPolicy, got "
+                            f"{type(policy).__name__}")
+        if not callable(reward):
+            raise TypeError("reward must be a callable reward(X, actions, rng) -> (n_contexts, "
+                            "n_candidates) array")
+        if not isinstance(acceptor, Acceptor):
+            raise TypeError(f"acceptor must be an rsft acceptor (Threshold, TopK, "
+                            f"StatisticalRS), got {type(acceptor).__name__}")
+        if proposal not in ("current", "reference"):
+            raise ValueError(f"proposal must be 'current' or 'reference', got {proposal!r}")
+        if refit not in ("current", "base"):
+            raise ValueError(f"refit must be 'current' or 'base', got {refit!r}")
+        if backend is not None:
+            _backend.resolve(backend)
+        self.backend = backend
+        self.discrete = isinstance(policy, SoftmaxPolicy)
+        X = np.asarray(contexts)
+        if X.dtype.kind not in "buif":
+            raise TypeError(f"contexts must be real numbers, got dtype {X.dtype}")
+        if X.ndim != 2 or X.shape[1] != policy.n_features:
+            raise ValueError(f"contexts must have shape (n_contexts, {policy.n_features}), "
+                             f"got {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError("contexts is empty: give at least one context")
+        if not np.isfinite(X).all():
+            raise ValueError("contexts contain NaN or infinity")
+        self.contexts = np.ascontiguousarray(X, dtype=policy.dtype)
+        self.n_candidates = check_count(n_candidates, "n_candidates")
+        if self.n_candidates < 1:
+            raise ValueError("n_candidates must be >= 1")
+        self.epochs = check_count(epochs, "epochs")
+        if batch_size is not None and (
+                isinstance(batch_size, (bool, np.bool_))
+                or not isinstance(batch_size, (numbers.Integral, np.integer)) or batch_size < 1):
+            raise ValueError(f"batch_size must be None or a positive integer, got "
+                             f"{batch_size!r}")
+        self.batch_size = batch_size
+        self.policy = policy
+        if backend is not None:
+            policy.backend = backend
+        self.base_params = [p.copy() for p in policy.params]
+        if reference is None:
+            reference = self._copy_policy(policy)
+        elif type(reference) is not type(policy) or any(
+                a.shape != b.shape for a, b in zip(reference.params, policy.params)):
+            raise ValueError("reference must be a policy of the same type and shapes as policy")
+        elif isinstance(policy, GaussianPolicy) and not np.array_equal(reference.sigma,
+                                                                      policy.sigma):
+            raise ValueError("reference must have the policy's sigma")
+        if backend is not None:
+            reference.backend = backend
+        self.reference = reference
+        self.reward = reward
+        self.acceptor = acceptor
+        if backend is not None and acceptor.backend is None:
+            acceptor.backend = backend
+        self.proposal = proposal
+        self.refit = refit
+        if optimizer is None:
+            optimizer = Adam(policy.params, lr=0.05, backend=backend)
+        self.optimizer = _check_optimizer(optimizer, policy.params)
+        self._opt_initial = optimizer.state_dict()
+        if self.discrete:
+            self.loss = SoftmaxCrossEntropy(reduction="mean", backend=backend)
+        else:
+            self.loss = MSE(reduction="mean", backend=backend)
+        self._table = self._reward_table(reward_table) if self.discrete else None
+        cols = ["round", "proposals", "accepted", "acceptance_rate", "skipped", "loss",
+                "reward", "accepted_reward", "kl"]
+        if self.discrete:
+            cols.append("expected_reward")
+        self._columns = tuple(cols)
+        self.history = History(self._columns)
+        self.history.initial = self.metrics()
+
+    @staticmethod
+    def _copy_policy(policy):
+        if isinstance(policy, SoftmaxPolicy):
+            ref = SoftmaxPolicy(policy.n_features, policy.n_actions, dtype=policy.dtype,
+                                backend=policy.backend)
+        else:
+            ref = GaussianPolicy(policy.n_features, policy.n_outputs, policy.sigma,
+                                 dtype=policy.dtype, backend=policy.backend)
+        for a, b in zip(ref.params, policy.params):
+            a[...] = b
+        return ref
+
+    def _reward_table(self, table):
+        n, k = self.contexts.shape[0], self.policy.n_actions
+        if table is None:
+            acts = np.broadcast_to(np.arange(k, dtype=np.int64), (n, k)).copy()
+            t = self.reward(self.contexts, acts, np.random.default_rng(0))
+            what = "reward(X, all actions, rng)"
+        elif callable(table):
+            t = table(self.contexts)
+            what = "reward_table(X)"
+        else:
+            t = table
+            what = "reward_table"
+        t = np.asarray(t, dtype=np.float64)
+        if t.shape != (n, k):
+            raise ValueError(f"{what} must have shape (n_contexts, n_actions) = {(n, k)}, got "
+                             f"{t.shape}")
+        if not np.isfinite(t).all():
+            raise ValueError(f"{what} must be finite")
+        return t
+
+    # -- exact metrics ----------------------------------------------------------------------
+    def metrics(self):
+        """Exact metrics of the current policy over the contexts.
+
+        Returns
+        -------
+        dict
+            ``kl``: mean over contexts of ``KL(pi(.|x) || pi_ref(.|x))`` (softmax: the sum over
+            the actions; Gaussian with fixed ``sigma``: ``sum_j (mu_j - mu_ref_j)^2 / (2
+            sigma_j^2)``); for a softmax policy also ``expected_reward``,
+            ``mean_x sum_a pi(a|x) r(x, a)`` with the reward table. Computed with numpy only
+            (the same bits on both backends).
+        """
+        X = self.contexts
+        if self.discrete:
+            lp = _log_softmax(self.policy.decision_function(X))
+            lq = _log_softmax(self.reference.decision_function(X))
+            p = np.exp(lp)
+            kl = float(np.mean(np.sum(p * (lp - lq), axis=1)))
+            er = float(np.mean(np.sum(p * self._table, axis=1)))
+            return {"kl": max(kl, 0.0), "expected_reward": er}
+        d = (self.policy.mean(X).astype(np.float64)
+             - self.reference.mean(X).astype(np.float64)) / self.policy.sigma
+        return {"kl": float(np.mean(0.5 * np.sum(d * d, axis=1)))}
+
+    def tilted_target(self, beta):
+        """The exact statistical-RS target ``pi* ∝ pi_ref exp(r / beta)`` (softmax only).
+
+        The optimum of ``E_pi[r] - beta KL(pi || pi_ref)`` per context, in closed form over
+        the finite action set, with the max-subtracted log-sum-exp.
+
+        Parameters
+        ----------
+        beta : float
+            Temperature, ``> 0``.
+
+        Returns
+        -------
+        dict
+            ``probs`` (n_contexts, n_actions), ``expected_reward`` and ``kl``
+            (``KL(pi* || pi_ref)`` averaged over the contexts).
+        """
+        if not self.discrete:
+            raise TypeError("tilted_target needs a discrete (softmax) policy")
+        beta = float(beta)
+        if not (math.isfinite(beta) and beta > 0):
+            raise ValueError(f"beta must be finite and > 0, got {beta}")
+        lq = _log_softmax(self.reference.decision_function(self.contexts))
+        lp = _log_softmax(lq + self._table / beta)
+        p = np.exp(lp)
+        return {"probs": p,
+                "expected_reward": float(np.mean(np.sum(p * self._table, axis=1))),
+                "kl": float(np.mean(np.sum(p * (lp - lq), axis=1)))}
+
+    # -- one round --------------------------------------------------------------------------
+    def _round(self, gen, t):
+        X = self.contexts
+        n, m = X.shape[0], self.n_candidates
+        proposer = self.policy if self.proposal == "current" else self.reference
+        actions = proposer.sample(X, m, gen)
+        r = np.asarray(self.reward(X, actions, gen))
+        if r.shape != (n, m):
+            raise ValueError(f"reward must return shape (n_contexts, n_candidates) = {(n, m)}, "
+                             f"got {r.shape}")
+        res = self.acceptor.accept(r, gen, round=t)
+        mask = res.mask
+        n_acc = int(np.count_nonzero(mask))
+        r = np.asarray(r, dtype=np.float64)
+        loss = 0.0
+        if n_acc:
+            rows = np.nonzero(mask)[0]
+            Xa = X[rows]
+            ya = actions[mask]
+            if self.refit == "base":
+                for p, b in zip(self.policy.params, self.base_params):
+                    p[...] = b
+                self.optimizer.load_state_dict(self._opt_initial)
+            if self.epochs:
+                h = _fit_model(self.policy, Xa, ya, self.loss, self.optimizer, self.epochs,
+                               batch_size=self.batch_size, rng=gen)
+                loss = float(np.mean(h))
+        record = {"round": t, "proposals": n * m, "accepted": n_acc,
+                  "acceptance_rate": n_acc / (n * m), "skipped": n_acc == 0, "loss": loss,
+                  "reward": float(np.mean(r)),
+                  "accepted_reward": float(np.mean(r[mask])) if n_acc else 0.0}
+        record.update(self.metrics())
+        return record
+
+    def __repr__(self):
+        return (f"RSFTTrainer(policy={self.policy!r}, acceptor={self.acceptor!r}, "
+                f"proposal={self.proposal!r}, refit={self.refit!r}, "
+                f"n_candidates={self.n_candidates})")
