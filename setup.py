@@ -15,7 +15,7 @@ from setuptools import Extension, setup
 
 cflags = ["-O3", "-fno-math-errno", "-ffp-contract=off"]
 if os.environ.get("RSFT_NATIVE") == "1":  # opt-in only
-    cflags.append("-march=native")
+    cflags.append("-march=native")  # opt-in only (RSFT_NATIVE=1), never the default
 # OpenMP for the prange-split element-wise kernels (n_threads > 1); RSFT_OPENMP=0 disables it
 # (the kernels then run on one thread, with the same results).
 openmp = ["-fopenmp"] if os.environ.get("RSFT_OPENMP", "1") == "1" else []
