@@ -414,6 +414,7 @@ class Mixture(Distribution):
         return (min(s[0] for s in sups), max(s[1] for s in sups))
 
     def logpdf(self, x):
+        """Log-density ``log sum_k w_k p_k(x)`` (max-subtracted log-sum-exp)."""
         x = np.asarray(x, dtype=np.float64)
         with np.errstate(divide="ignore"):
             parts = np.stack([np.log(w) + c.logpdf(x)
