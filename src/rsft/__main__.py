@@ -185,6 +185,10 @@ def main(argv=None):
     except (ValueError, TypeError) as e:
         print(f"rsft: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `rsft info | head`: the reader left, nothing to report
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
