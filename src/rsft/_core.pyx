@@ -524,7 +524,7 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
         else:
             lptr = NULL
             if logp is not None:
-                lpv = logp(xarr[:c])
+                lpv = logp(xarr[:c].copy())  # the callable may keep it: never a scratch view
                 lptr = &lpv[0]
             with nogil:
                 if quad:

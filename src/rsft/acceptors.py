@@ -92,6 +92,8 @@ def _as_rewards(r):
 
 
 def _real(x, name):
+    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf":
+        x = x.item()  # a 0-d array is a scalar
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.integer,
                                                               np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")

@@ -213,6 +213,9 @@ class SoftmaxPolicy(_Linear):
         m = check_count(n_per_row, "n_per_row")
         gen = as_generator(rng)
         z = np.ascontiguousarray(self.decision_function(X))
+        if not np.all(np.isfinite(z)):
+            raise ValueError("SoftmaxPolicy.sample: the logits X @ W + b are not all finite "
+                             "(non-finite X or parameters); cannot sample actions")
         p = np.empty_like(z)
         R.softmax(z, p)
         u = gen.random((z.shape[0], m))

@@ -35,7 +35,8 @@ class SamplingStats:
         a normalised target and exact ``M``). The generator advanced by whole chunks, so a few
         more proposals may have been drawn and discarded.
     n_accepted : int
-        Samples returned.
+        Samples returned (the same arrays on both backends; ``max_log_ratio`` may differ in the
+        last bits, since numpy's SIMD ``log`` and the C library's can differ by an ulp).
     acceptance_rate : float
         ``n_accepted / n_proposed`` (NaN when nothing was proposed).
     max_log_ratio : float
@@ -151,9 +152,10 @@ class RejectionSampler:
     def _budget(self, n):
         if self.max_proposals is not None:
             return self.max_proposals
+        cap = _DEFAULT_BUDGET_CAP + 1000 * n
         m = math.exp(min(self.log_M, 700.0))
         b = m * (20.0 * n + 100.0) + 10000.0
-        return int(min(math.ceil(b), _DEFAULT_BUDGET_CAP + 1000 * n))
+        return cap if not b < cap else int(math.ceil(b))
 
     def _logp(self, x):
         """Call the user's logpdf on a read-only chunk and check what it returns."""
