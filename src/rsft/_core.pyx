@@ -312,57 +312,21 @@ cdef void decide_quadratic(const double *x, const double *u, const double *lp, P
         dec[i] = <unsigned char>(a | (((a | r) ^ 1) << 1))
 
 
-cdef void pow_array(const double *b, Py_ssize_t c, long k, double *res,
-                    double *tmp) noexcept nogil:
-    """res[i] = ipow(b[i], k), array-wise: the same multiplications per element as ipow, as a
-    few straight element-wise passes the compiler vectorises."""
-    cdef Py_ssize_t i
-    for i in range(c):
-        res[i] = 1.0
-        tmp[i] = b[i]
-    while k:
-        if k & 1:
-            for i in range(c):
-                res[i] = res[i] * tmp[i]
-        k >>= 1
-        if k:
-            for i in range(c):
-                tmp[i] = tmp[i] * tmp[i]
-
-
-cdef void ratio_product(const double *x, Py_ssize_t c, const double *row, double *r,
-                        double *s1, double *s2) noexcept nogil:
-    """Pass 1 of product mode: r = E0 * ipow(x, k1) * ipow(1 - x, k2), 0 outside the support
-    (the same arithmetic as ratio_row); s1, s2 are scratch buffers."""
-    cdef Py_ssize_t i
-    cdef double e0 = row[E0], lo = row[LO], hi = row[HI]
-    pow_array(x, c, <long>row[CB1], r, s1)
-    for i in range(c):
-        s1[i] = 1.0 - x[i]
-    pow_array(s1, c, <long>row[CB2], s2, s1)
-    for i in range(c):
-        r[i] = e0 * r[i] * s2[i] if (x[i] >= lo) & (x[i] <= hi) else 0.0
-
-
 cdef bint scan_decided(const double *x, const double *u, const double *g,
                        const unsigned char *dec, Py_ssize_t c, Py_ssize_t n,
                        bint stop_on_violation, double tol, double *out,
                        ScanState *st) noexcept nogil:
     """Pass 2: resolve undecided proposals with the log, compact the accepted ones (branch-free
     store), stop at the n-th acceptance, then track the maximum over the examined prefix.
-    ``dec`` NULL means product mode: ``g`` holds the ratio and the decision is 1 - u <= g.
     Returns False, with st untouched, when the prefix holds a violation to stop at: the caller
     then rescans the chunk with the exact scalar loop."""
     cdef Py_ssize_t i, end = c, n_acc = st.n_acc, imax = -1
     cdef int a
     cdef double m = st.max_g
     for i in range(c):
-        if dec == NULL:
-            a = (1.0 - u[i]) <= g[i]
-        else:
-            a = dec[i]
-            if a == 2:
-                a = log(1.0 - u[i]) <= g[i]
+        a = dec[i]
+        if a == 2:
+            a = log(1.0 - u[i]) <= g[i]
         out[n_acc] = x[i]
         n_acc += a
         if n_acc == n:
@@ -485,8 +449,6 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     cdef bint done
     cdef const double *lptr
     cdef double[::1] gb
-    cdef double[::1] s1b
-    cdef double[::1] s2b
     cdef unsigned char[::1] db
     st.n_acc = 0
     st.n_exam = 0
@@ -505,22 +467,17 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
             xarr = np.empty(cap)
             xb = xarr
             ub = np.empty(cap)
-            gb = np.empty(cap)
-            if product:
-                s1b = np.empty(cap)
-                s2b = np.empty(cap)
-            db = np.empty(cap, dtype=np.uint8)
+            if quad and not product:   # scratch of the two-pass quadratic loop
+                gb = np.empty(cap)
+                db = np.empty(cap, dtype=np.uint8)
         with lock, nogil:
             fill_proposals(bg, code, par, &xb[0], c)
             fill_uniform(bg, &ub[0], c)
         n_drawn += c
         if product:
             with nogil:
-                ratio_product(&xb[0], c, pp, &gb[0], &s1b[0], &s2b[0])
-                if not scan_decided(&xb[0], &ub[0], &gb[0], NULL, c, n, stop_on_violation,
-                                    1.0 + violation_tol, &out[0], &st):
-                    scan_product(&xb[0], &ub[0], c, pp, n, stop_on_violation, violation_tol,
-                                 &out[0], &st)
+                scan_product(&xb[0], &ub[0], c, pp, n, stop_on_violation, violation_tol,
+                             &out[0], &st)
         else:
             lptr = NULL
             if logp is not None:
