@@ -13,19 +13,12 @@ from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from rsft import _reference
+from _helpers import same_state as _same_state
 from rsft.acceptors import (AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold,
                             TopK)
 
 SEEDS = [0, 7, 2024]
 ALPHA = 1e-3  # significance level of every chi-square test here
-
-
-def _same_state(a, b):
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
 
 
 def _rewards(kind, shape, seed):

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import rsft
+from _helpers import same_state as _same_state
 from rsft import _core, _reference
 
 SEEDS = [0, 1, 12345]
@@ -29,15 +30,6 @@ PAIRS = [
     (rsft.StudentT(5, 1, 2), rsft.StudentT(3, 0, 3)),
     (rsft.Mixture([rsft.Normal(-2, 1), rsft.Normal(2, 0.5)], [0.3, 0.7]), rsft.Normal(0, 3)),
 ]
-
-
-def _same_state(a, b):
-    """Bit-generator states compare equal (MT19937 keeps a numpy array in its state)."""
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
 
 
 def _run(target, proposal, backend, seed, n, **kw):

@@ -244,25 +244,15 @@ cdef void scan(const double *x, const double *u, const double *lp, Py_ssize_t c,
     """Examine one chunk in order (log mode); stop at the n-th acceptance or a violation.
 
     The store is branch-free: ``out[n_acc]`` is written for every proposal (in bounds, since
-    n_acc < n here) and n_acc advances by the 0/1 decision. A single quadratic row (e.g. a
-    normal target from a normal proposal) is evaluated inline, with the same arithmetic as
-    eval_row.
+    n_acc < n here) and n_acc advances by the 0/1 decision. (Single quadratic rows take the
+    two-pass path, decide_quadratic + scan_decided, and come here only to stop exactly at a
+    violation.)
     """
     cdef Py_ssize_t i, n_acc = st.n_acc
-    cdef double g, xi, y, max_g = st.max_g, x_max = st.x_max
-    cdef bint quad = k == 1 and is_quadratic(prog)
-    cdef double v0 = prog[V], c0 = prog[C0], c1 = prog[C1], c2 = prog[C2]
-    cdef double lo = prog[LO], hi = prog[HI]
+    cdef double g, xi, max_g = st.max_g, x_max = st.x_max
     for i in range(c):
         xi = x[i]
-        if quad:
-            if xi >= lo and xi <= hi:
-                y = xi - v0
-                g = c0 + y * (c1 + y * c2)
-            else:
-                g = -INFINITY
-        else:
-            g = eval_prog(prog, k, xi, scratch)
+        g = eval_prog(prog, k, xi, scratch)
         if lp != NULL:
             g = lp[i] + g
         if g > max_g:
