@@ -34,13 +34,19 @@ test: $(VENV)/.installed-test
 	cd tests && RSFT_REQUIRE_CYTHON=1 ../$(PY) -m pytest -q -p no:cacheprovider .
 
 # One pytest-benchmark run per area, each followed by its ratio report (all ratios in one run).
+# Speed is asserted by the reports: each exits 1 when a measured target is missed. Every area
+# still runs and prints; `make bench` then fails if any run or report did.
 BENCH = cd bench && OPENBLAS_NUM_THREADS=1 ../$(PY) -m pytest -q -p no:cacheprovider --benchmark-only
 bench: $(VENV)/.installed-bench
-	$(BENCH) --benchmark-json=../.bench-sampling.json test_bench_sampling.py
-	cd bench && ../$(PY) report.py ../.bench-sampling.json
-	$(BENCH) --benchmark-json=../.bench-optim.json test_bench_optim.py
-	cd bench && ../$(PY) report_optim.py ../.bench-optim.json
-	$(BENCH) --benchmark-columns=min,median,rounds --benchmark-sort=name test_bench_losses.py
+	@status=0; \
+	($(BENCH) --benchmark-json=../.bench-sampling.json test_bench_sampling.py) || status=1; \
+	(cd bench && ../$(PY) report.py ../.bench-sampling.json) || status=1; \
+	($(BENCH) --benchmark-json=../.bench-optim.json test_bench_optim.py) || status=1; \
+	(cd bench && ../$(PY) report_optim.py ../.bench-optim.json) || status=1; \
+	($(BENCH) --benchmark-columns=min,median,rounds --benchmark-sort=name \
+	    test_bench_losses.py) || status=1; \
+	if [ $$status -ne 0 ]; then echo "make bench: a benchmark check or speed target failed"; fi; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json

@@ -104,7 +104,7 @@ ext = Extension(
     sources=["src/rsft/_core.pyx"],
     include_dirs=[np.get_include(), "src/rsft", str(generated)],
     library_dirs=[str(npy_random_lib)],
-    depends=["src/rsft/_ziggurat.h", "src/rsft/_optim_kernels.pxi",
+    depends=["src/rsft/_draws.h", "src/rsft/_optim_kernels.pxi",
              "src/rsft/_loss_kernels.pxi", "src/rsft/_acceptor_kernels.pxi"],
     libraries=["npyrandom", "m"],
     extra_compile_args=cflags + openmp,

@@ -41,7 +41,7 @@ N = int(float(os.environ.get("RSFT_BENCH_N", "1000000")))
 if N < 1000:
     raise ValueError(f"RSFT_BENCH_N must be >= 1000, got {N}")
 
-ROUNDS = 5           # fast benchmarks (tens of ms at N = 1e6)
+ROUNDS = 15          # fast benchmarks (tens of ms at N = 1e6); many rounds: a shared VM is noisy
 ROUNDS_SLOW = 3      # benchmarks of a second or more at N = 1e6
 WARMUP = 1
 Z = 5.0              # tolerance of the statistical checks, in standard errors

@@ -22,6 +22,7 @@ def _info(args):
         "RSFT_BACKEND": __import__("os").environ.get("RSFT_BACKEND"),
         "C flags": getattr(core, "CFLAGS", None),
         "inlined normal ziggurat": getattr(core, "INLINE_ZIGGURAT", None),
+        "inline PCG64 (RSFT_PCG64_FAST)": getattr(core, "PCG64_INLINE", None),
         "optimizer loop ISAs": getattr(core, "OPTIM_ISA", None),
     }
     if core is None:

@@ -95,12 +95,13 @@ def topk_accept(rng, const double[:, ::1] r, Py_ssize_t k, out):
     cdef Py_ssize_t i, m = r.shape[0], n = r.shape[1], size = m * n
     bit_generator = rng.bit_generator
     cdef bitgen_t *bg = get_bitgen(bit_generator)
+    cdef int fast = pcg_fast(bit_generator)
     if size == 0:
         return
     cdef double[::1] u = np.empty(size)
     cdef Py_ssize_t[::1] h = np.empty(k, dtype=np.intp)
     with bit_generator.lock, nogil:
-        fill_uniform(bg, &u[0], size)
+        fill_uniform(bg, fast, &u[0], size)
     with nogil:
         for i in range(m):
             topk_row(&r[i, 0], &u[i * n], n, k, &h[0], &o[i, 0])
@@ -115,11 +116,12 @@ def statistical_rs_accept(rng, const double[:, ::1] r, const double[::1] r_max, 
     cdef double g, rm
     bit_generator = rng.bit_generator
     cdef bitgen_t *bg = get_bitgen(bit_generator)
+    cdef int fast = pcg_fast(bit_generator)
     if size == 0:
         return
     cdef double[::1] u = np.empty(size)
     with bit_generator.lock, nogil:
-        fill_uniform(bg, &u[0], size)
+        fill_uniform(bg, fast, &u[0], size)
     with nogil:
         for i in range(m):
             rm = r_max[i]

@@ -17,6 +17,7 @@ BUDGET: int
 CFLAGS: str
 CYTHON_VERSION: str
 INLINE_ZIGGURAT: bool
+PCG64_INLINE: bool
 
 def draw_proposals(rng: np.random.Generator, code: int, params: npt.NDArray[np.float64],
                    out: npt.NDArray[np.float64]) -> None: ...

@@ -7,12 +7,17 @@ entry points that unpack arguments and call them. Random numbers come from the G
 ``bitgen_t`` (taken from its capsule; the loop holds a reference to the bit generator and its lock
 while the pointer is used) through numpy's own C distributions, so the stream is consumed exactly
 as ``Generator.standard_normal`` / ``random`` / ``standard_exponential`` / ``laplace`` /
-``standard_t`` consume it.
+``standard_t`` consume it. On an exact ``numpy.random.PCG64`` (numpy's default) the uniform and
+normal fills step the generator inline, and product mode draws beside its scan (see
+``_draws.h``); ``PCG64_INLINE`` says whether the import-time probe enabled that path.
 """
 from cpython.pycapsule cimport PyCapsule_IsValid, PyCapsule_GetPointer
 from cpython.exc cimport PyErr_CheckSignals
 from libc.math cimport log, log1p, exp, fabs, INFINITY, NAN
+from libc.stdint cimport uint64_t
 from numpy.random cimport bitgen_t
+
+import os
 
 import numpy as np
 
@@ -21,8 +26,19 @@ cdef extern from "numpy/random/distributions.h":
     double random_laplace(bitgen_t *bitgen_state, double loc, double scale) nogil
     double random_standard_t(bitgen_t *bitgen_state, double df) nogil
 
-cdef extern from "_ziggurat.h":
-    double rsft_standard_normal(bitgen_t *bitgen_state) nogil
+cdef extern from "_draws.h":
+    int RSFT_HAVE_PCG_FAST
+    void rsft_pcg_words(bitgen_t *bg, uint64_t *w) nogil
+    void rsft_fill_uniform(bitgen_t *bg, int fast, double loc, double scale, double *x,
+                           Py_ssize_t n) nogil
+    void rsft_fill_normal(bitgen_t *bg, int fast, double loc, double scale, double *x,
+                          Py_ssize_t n) nogil
+    ctypedef struct rsft_pcg_pair:
+        pass
+    void rsft_pcg_pair_open(rsft_pcg_pair *q, bitgen_t *bg, Py_ssize_t n) nogil
+    void rsft_pcg_pair_close(rsft_pcg_pair *q, bitgen_t *bg) nogil
+    void rsft_pcg_pair_next(rsft_pcg_pair *q, double loc, double scale, double *x, double *u,
+                            Py_ssize_t m) nogil
 
 cdef extern from *:
     """
@@ -87,7 +103,7 @@ cdef double C_MIN_CHUNK = 64.0
 
 CFLAGS = RSFT_CFLAGS.decode()
 CYTHON_VERSION = RSFT_CYTHON_VERSION.decode()
-#: True when the normal ziggurat is inlined with numpy's tables (see _ziggurat.h)
+#: True when the normal ziggurat is inlined with numpy's tables (see _draws.h)
 INLINE_ZIGGURAT = bool(RSFT_INLINE_ZIGGURAT)
 
 
@@ -198,16 +214,14 @@ cdef inline Py_ssize_t chunk_len(Py_ssize_t remaining, Py_ssize_t n_examined,
 # Chunk loops
 # ---------------------------------------------------------------------------------------------
 
-cdef void fill_proposals(bitgen_t *bg, int code, const double *p, double *x,
+cdef void fill_proposals(bitgen_t *bg, int fast, int code, const double *p, double *x,
                          Py_ssize_t c) noexcept nogil:
     cdef Py_ssize_t i
     cdef double p0 = p[0], p1 = p[1], p2 = p[2]
     if code == NORMAL_:
-        for i in range(c):
-            x[i] = p0 + p1 * rsft_standard_normal(bg)
+        rsft_fill_normal(bg, fast, p0, p1, x, c)
     elif code == UNIFORM_:
-        for i in range(c):
-            x[i] = p0 + p1 * bg.next_double(bg.state)
+        rsft_fill_uniform(bg, fast, p0, p1, x, c)
     elif code == EXPONENTIAL_:
         for i in range(c):
             x[i] = p0 * random_standard_exponential(bg)
@@ -219,10 +233,8 @@ cdef void fill_proposals(bitgen_t *bg, int code, const double *p, double *x,
             x[i] = p1 + p2 * random_standard_t(bg, p0)
 
 
-cdef void fill_uniform(bitgen_t *bg, double *u, Py_ssize_t c) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(c):
-        u[i] = bg.next_double(bg.state)
+cdef inline void fill_uniform(bitgen_t *bg, int fast, double *u, Py_ssize_t c) noexcept nogil:
+    rsft_fill_uniform(bg, fast, 0.0, 1.0, u, c)
 
 
 cdef struct ScanState:
@@ -336,34 +348,126 @@ cdef bint scan_decided(const double *x, const double *u, const double *g,
     return True
 
 
-cdef void scan_product(const double *x, const double *u, Py_ssize_t c, const double *row,
-                       Py_ssize_t n, bint stop_on_violation, double tol, double *out,
-                       ScanState *st) noexcept nogil:
-    """Product mode (see rsft._reference): compare v with the ratio itself; st.max_g holds
-    the largest ratio (its log is taken at the end)."""
-    cdef Py_ssize_t i, n_acc = st.n_acc
-    cdef long k1 = <long>row[CB1], k2 = <long>row[CB2]
-    cdef double r, xi, max_g = st.max_g, x_max = st.x_max
-    for i in range(c):
-        xi = x[i]
-        r = ratio_row(row, xi, k1, k2)
-        if r > max_g:
-            max_g = r
-            x_max = xi
-            if stop_on_violation and r > 1.0 + tol:
-                st.status = VIOLATION_
-                st.n_exam += i + 1
-                break
-        out[n_acc] = xi
-        n_acc += (1.0 - u[i]) <= r
-        if n_acc == n:
-            st.n_exam += i + 1
-            break
+cdef enum:
+    PBLOCK = 256      # product mode: proposals per block of vectorisable power loops
+
+
+cdef inline void ratio_block(const double *x, Py_ssize_t m, long k1, long k2, double e0,
+                             double lo, double hi, bint inside, double *r) noexcept nogil:
+    """r[i] = ratio_row(row, x[i]) for i < m <= PBLOCK, with the same operations in the same
+    order as ipow, but one power step at a time over the whole block (loops that vectorise).
+    ``inside``: every x[i] is known to lie in [lo, hi] (the support test is skipped)."""
+    cdef double bx[PBLOCK]
+    cdef double by[PBLOCK]
+    cdef double ry[PBLOCK]
+    cdef double v
+    cdef Py_ssize_t i
+    for i in range(m):
+        bx[i] = x[i]
+        by[i] = 1.0 - x[i]
+        r[i] = 1.0
+        ry[i] = 1.0
+    while k1 or k2:
+        if k1 & 1:
+            for i in range(m):
+                r[i] = r[i] * bx[i]
+        if k2 & 1:
+            for i in range(m):
+                ry[i] = ry[i] * by[i]
+        k1 >>= 1
+        k2 >>= 1
+        if k1:
+            for i in range(m):
+                bx[i] = bx[i] * bx[i]
+        if k2:
+            for i in range(m):
+                by[i] = by[i] * by[i]
+    if inside:
+        for i in range(m):
+            r[i] = e0 * r[i] * ry[i]
     else:
-        st.n_exam += c
+        for i in range(m):
+            v = e0 * r[i] * ry[i]
+            r[i] = v if (x[i] >= lo) & (x[i] <= hi) else 0.0
+
+
+cdef bint product_block(const double *x, const double *u, Py_ssize_t m, const double *row,
+                        bint inside, Py_ssize_t n, bint stop_on_violation, double tol,
+                        double *out, ScanState *st) noexcept nogil:
+    """Product mode (see rsft._reference) over one block of m <= PBLOCK proposals: compare v
+    with the ratio itself; st.max_g holds the largest ratio (its log is taken at the end).
+    Returns True when the scan stops inside the block (n reached, or a violation).
+
+    A block that cannot reach n is first compacted branch-free, and redone one proposal at a
+    time only if it holds a new largest ratio (rare once the maximum has settled)."""
+    cdef Py_ssize_t i, n_acc = st.n_acc
+    cdef double r, xi, max_g = st.max_g
+    cdef double rb[PBLOCK]
+    cdef int above = 1
+    cdef bint stopped = False
+    ratio_block(x, m, <long>row[CB1], <long>row[CB2], row[E0], row[LO], row[HI], inside, rb)
+    if n_acc + m < n:
+        above = 0
+        for i in range(m):
+            r = rb[i]
+            out[n_acc] = x[i]
+            n_acc += (1.0 - u[i]) <= r
+            above |= r > max_g
+        if above:
+            n_acc = st.n_acc
+    if above:
+        for i in range(m):
+            r = rb[i]
+            xi = x[i]
+            if r > max_g:
+                max_g = r
+                st.x_max = xi
+                if stop_on_violation and r > 1.0 + tol:
+                    st.status = VIOLATION_
+                    stopped = True
+                    break
+            out[n_acc] = xi
+            n_acc += (1.0 - u[i]) <= r
+            if n_acc == n:
+                stopped = True
+                break
+    st.n_exam += i + 1 if stopped else m
     st.n_acc = n_acc
     st.max_g = max_g
-    st.x_max = x_max
+    return stopped
+
+
+cdef void scan_product(const double *x, const double *u, Py_ssize_t c, const double *row,
+                       bint inside, Py_ssize_t n, bint stop_on_violation, double tol,
+                       double *out, ScanState *st) noexcept nogil:
+    """Product mode over a chunk of drawn proposals x and uniforms u, a block at a time."""
+    cdef Py_ssize_t j = 0, m
+    while j < c:
+        m = min(<Py_ssize_t>PBLOCK, c - j)
+        if product_block(&x[j], &u[j], m, row, inside, n, stop_on_violation, tol, out, st):
+            return
+        j += m
+
+
+cdef void draw_scan_product(bitgen_t *bg, const double *par, Py_ssize_t c, const double *row,
+                            bint inside, Py_ssize_t n, bint stop_on_violation, double tol,
+                            double *out, ScanState *st) noexcept nogil:
+    """Product mode with a uniform proposal on an exact PCG64: the chunk's c proposals and c
+    uniforms are drawn a block at a time beside the scan (two chains of one stream, see
+    rsft_pcg_pair), never stored whole; the generator ends after all 2c draws, as when drawn
+    first. The caller holds the Generator's lock."""
+    cdef rsft_pcg_pair q
+    cdef double xb[PBLOCK]
+    cdef double ub[PBLOCK]
+    cdef Py_ssize_t j = 0, m
+    rsft_pcg_pair_open(&q, bg, c)
+    while j < c:
+        m = min(<Py_ssize_t>PBLOCK, c - j)
+        rsft_pcg_pair_next(&q, par[0], par[1], xb, ub, m)
+        if product_block(xb, ub, m, row, inside, n, stop_on_violation, tol, out, st):
+            break
+        j += m
+    rsft_pcg_pair_close(&q, bg)
 
 
 cdef bitgen_t *get_bitgen(object bit_generator) except NULL:
@@ -371,6 +475,47 @@ cdef bitgen_t *get_bitgen(object bit_generator) except NULL:
     if not PyCapsule_IsValid(capsule, "BitGenerator"):
         raise TypeError("rng.bit_generator does not expose a valid 'BitGenerator' capsule")
     return <bitgen_t *>PyCapsule_GetPointer(capsule, "BitGenerator")
+
+
+cdef inline int pcg_fast(object bit_generator):
+    """1 when the fills may step ``bit_generator`` inline (see _draws.h): an exact
+    ``numpy.random.PCG64`` (a subclass may override anything) and a passed import-time probe."""
+    return PCG64_FAST and type(bit_generator) is _PCG64
+
+
+def _probe_pcg64_fast():
+    """Whether the inline PCG64 path reproduces numpy: the state read through the assumed layout
+    equals ``PCG64.state``, and fast fills equal ``Generator.random`` / ``standard_normal`` and
+    leave the same state. Set ``RSFT_PCG64_FAST=0`` to turn the path off."""
+    cdef uint64_t w[4]
+    cdef bitgen_t *bg
+    cdef double[::1] x
+    if not RSFT_HAVE_PCG_FAST or os.environ.get("RSFT_PCG64_FAST", "1") == "0":
+        return False
+    # the layout below (a pointer to {state, inc} first) is numpy's from 1.17 through 2.x; a
+    # future major version is not probed, since a changed layout could not be read safely
+    if np.lib.NumpyVersion(np.__version__) >= "3.0.0":
+        return False
+    fast, ref = _PCG64(20261122), np.random.Generator(_PCG64(20261122))
+    bg = get_bitgen(fast)
+    st = fast.state["state"]
+    rsft_pcg_words(bg, w)
+    if ((<object>w[0] << 64) | w[1]) != st["state"] or ((<object>w[2] << 64) | w[3]) != st["inc"]:
+        return False
+    x = np.empty(4096)
+    rsft_fill_uniform(bg, 1, 0.0, 1.0, &x[0], 4096)
+    if not np.array_equal(x, ref.random(4096)) or fast.state != ref.bit_generator.state:
+        return False
+    rsft_fill_normal(bg, 1, 0.0, 1.0, &x[0], 4096)
+    return bool(np.array_equal(x, ref.standard_normal(4096))
+                and fast.state == ref.bit_generator.state)
+
+
+_PCG64 = np.random.PCG64
+cdef bint PCG64_FAST = False
+PCG64_FAST = _probe_pcg64_fast()
+#: True when fills step an exact numpy.random.PCG64 inline (RSFT_PCG64_FAST=0 turns it off)
+PCG64_INLINE = bool(PCG64_FAST)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,11 +526,12 @@ def draw_proposals(rng, int code, const double[::1] params, double[::1] out):
     """Fill ``out`` with proposal draws (see ``rsft._reference.draw_proposals``)."""
     bit_generator = rng.bit_generator
     cdef bitgen_t *bg = get_bitgen(bit_generator)
+    cdef int fast = pcg_fast(bit_generator)
     cdef Py_ssize_t c = out.shape[0]
     if c == 0:
         return
     with bit_generator.lock, nogil:
-        fill_proposals(bg, code, &params[0], &out[0], c)
+        fill_proposals(bg, fast, code, &params[0], &out[0], c)
 
 
 def log_ratio(const double[:, ::1] prog, const double[::1] x, double[::1] out):
@@ -426,6 +572,7 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     bit_generator = rng.bit_generator
     lock = bit_generator.lock
     cdef bitgen_t *bg = get_bitgen(bit_generator)
+    cdef int fast = pcg_fast(bit_generator)
     cdef Py_ssize_t k = prog.shape[0], c, cap = 0, n_drawn = 0, n_dry = 0
     cdef double[::1] scratch = np.empty(k)
     cdef double[::1] xb
@@ -436,6 +583,12 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     cdef const double *par = &params[0]
     cdef bint product = logp is None and k == 1 and prog[0, MODE] == 1.0
     cdef bint quad = k == 1 and is_quadratic(pp)
+    # product mode with a uniform proposal inside the support: x = p0 + p1*u, u in [0, 1), and
+    # rounding is monotone, so p0 <= x <= fl(p0 + p1) and the support test can be skipped
+    cdef bint inside = (product and code == UNIFORM_ and par[0] >= prog[0, LO]
+                        and par[0] + par[1] <= prog[0, HI])
+    # product mode on an exact PCG64: draws made block by block beside the scan
+    cdef bint fused = product and code == UNIFORM_ and fast
     cdef bint done
     cdef const double *lptr
     cdef double[::1] gb
@@ -452,6 +605,17 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
         if c <= 0:
             st.status = BUDGET_
             break
+        if fused:
+            with lock, nogil:
+                draw_scan_product(bg, par, c, pp, inside, n, stop_on_violation, violation_tol,
+                                  &out[0], &st)
+            n_drawn += c
+            PyErr_CheckSignals()
+            if st.status != OK_:
+                break
+            if st.n_acc == 0:
+                n_dry += 1
+            continue
         if c > cap:
             cap = c
             xarr = np.empty(cap)
@@ -461,13 +625,13 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
                 gb = np.empty(cap)
                 db = np.empty(cap, dtype=np.uint8)
         with lock, nogil:
-            fill_proposals(bg, code, par, &xb[0], c)
-            fill_uniform(bg, &ub[0], c)
+            fill_proposals(bg, fast, code, par, &xb[0], c)
+            fill_uniform(bg, fast, &ub[0], c)
         n_drawn += c
         if product:
             with nogil:
-                scan_product(&xb[0], &ub[0], c, pp, n, stop_on_violation, violation_tol,
-                             &out[0], &st)
+                scan_product(&xb[0], &ub[0], c, pp, inside, n, stop_on_violation,
+                             violation_tol, &out[0], &st)
         else:
             lptr = NULL
             if logp is not None:
