@@ -26,9 +26,10 @@ import zlib
 
 import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import stats
 
 import rsft
+from _helpers import MixtureRef
 
 LOGPDF_RTOL = 1e-12
 LOGPDF_ATOL = 1e-14
@@ -45,40 +46,6 @@ INF = np.inf
 def _seed(name: str) -> int:
     """A fixed seed per test case (stable across runs and Python versions)."""
     return zlib.crc32(name.encode())
-
-
-class MixtureRef:
-    """scipy-based reference for a finite mixture: sum_i w_i p_i(x), w normalised by sum."""
-
-    def __init__(self, comps, weights):
-        w = np.asarray(weights, dtype=float)
-        self.w = w / w.sum()
-        self.comps = comps
-
-    def logpdf(self, x):
-        x = np.asarray(x, dtype=float)
-        with np.errstate(divide="ignore"):
-            logw = np.log(self.w)
-        terms = np.stack([lw + c.logpdf(x) for lw, c in zip(logw, self.comps)])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return special.logsumexp(terms, axis=0)
-
-    def pdf(self, x):
-        return sum(w * c.pdf(x) for w, c in zip(self.w, self.comps))
-
-    def cdf(self, x):
-        return sum(w * c.cdf(x) for w, c in zip(self.w, self.comps))
-
-    def mean(self):
-        return float(sum(w * c.mean() for w, c in zip(self.w, self.comps)))
-
-    def var(self):
-        m2 = sum(w * (c.var() + c.mean() ** 2) for w, c in zip(self.w, self.comps))
-        return float(m2 - self.mean() ** 2)
-
-    def support(self):
-        los, his = zip(*(c.support() for c in self.comps))
-        return float(min(los)), float(max(his))
 
 
 class LaplaceRef:

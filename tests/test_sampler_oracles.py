@@ -26,9 +26,10 @@ import zlib
 
 import numpy as np
 import pytest
-from scipy import optimize, special, stats
+from scipy import optimize, stats
 
 import rsft
+from _helpers import MixtureRef
 
 BACKENDS = rsft.available_backends()
 
@@ -55,33 +56,6 @@ def _acceptance_se(p: float, n: int) -> float:
     the same as the binomial SE sqrt(p (1 - p) / N) evaluated at N = n / p.
     """
     return p * math.sqrt((1.0 - p) / n)
-
-
-class MixtureRef:
-    def __init__(self, comps, weights):
-        w = np.asarray(weights, dtype=float)
-        self.w = w / w.sum()
-        self.comps = comps
-
-    def logpdf(self, x):
-        x = np.asarray(x, dtype=float)
-        terms = np.stack([np.log(w) + c.logpdf(x) for w, c in zip(self.w, self.comps)])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return special.logsumexp(terms, axis=0)
-
-    def cdf(self, x):
-        return sum(w * c.cdf(x) for w, c in zip(self.w, self.comps))
-
-    def mean(self):
-        return float(sum(w * c.mean() for w, c in zip(self.w, self.comps)))
-
-    def var(self):
-        m2 = sum(w * (c.var() + c.mean() ** 2) for w, c in zip(self.w, self.comps))
-        return float(m2 - self.mean() ** 2)
-
-    def support(self):
-        los, his = zip(*(c.support() for c in self.comps))
-        return float(min(los)), float(max(his))
 
 
 def _tn(loc, scale, low, high):
