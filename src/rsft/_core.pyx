@@ -172,24 +172,6 @@ cdef inline int accept(double g, double u) noexcept nogil:
     return a
 
 
-cdef inline double ipow(double x, long k) noexcept nogil:
-    """x**k by binary exponentiation (same order as rsft._reference.ipow)."""
-    cdef double result = 1.0, base = x
-    while k:
-        if k & 1:
-            result = result * base
-        k >>= 1
-        if k:
-            base = base * base
-    return result
-
-
-cdef inline double ratio_row(const double *r, double x, long k1, long k2) noexcept nogil:
-    if not (x >= r[LO] and x <= r[HI]):
-        return 0.0
-    return r[E0] * ipow(x, k1) * ipow(1.0 - x, k2)
-
-
 cdef inline Py_ssize_t chunk_len(Py_ssize_t remaining, Py_ssize_t n_examined,
                                  Py_ssize_t n_accepted, double prior_rate, Py_ssize_t n_dry,
                                  Py_ssize_t budget_left) noexcept nogil:
@@ -354,8 +336,9 @@ cdef enum:
 
 cdef inline void ratio_block(const double *x, Py_ssize_t m, long k1, long k2, double e0,
                              double lo, double hi, bint inside, double *r) noexcept nogil:
-    """r[i] = ratio_row(row, x[i]) for i < m <= PBLOCK, with the same operations in the same
-    order as ipow, but one power step at a time over the whole block (loops that vectorise).
+    """r[i] = E0 * x**k1 * (1 - x)**k2 (0 outside [lo, hi]) for i < m <= PBLOCK, the powers by
+    binary exponentiation in the order of rsft._reference.ipow, but one power step at a time
+    over the whole block (loops that vectorise).
     ``inside``: every x[i] is known to lie in [lo, hi] (the support test is skipped)."""
     cdef double bx[PBLOCK]
     cdef double by[PBLOCK]
@@ -609,44 +592,38 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
             with lock, nogil:
                 draw_scan_product(bg, par, c, pp, inside, n, stop_on_violation, violation_tol,
                                   &out[0], &st)
-            n_drawn += c
-            PyErr_CheckSignals()
-            if st.status != OK_:
-                break
-            if st.n_acc == 0:
-                n_dry += 1
-            continue
-        if c > cap:
-            cap = c
-            xarr = np.empty(cap)
-            xb = xarr
-            ub = np.empty(cap)
-            if quad and not product:   # scratch of the two-pass quadratic loop
-                gb = np.empty(cap)
-                db = np.empty(cap, dtype=np.uint8)
-        with lock, nogil:
-            fill_proposals(bg, fast, code, par, &xb[0], c)
-            fill_uniform(bg, fast, &ub[0], c)
-        n_drawn += c
-        if product:
-            with nogil:
-                scan_product(&xb[0], &ub[0], c, pp, inside, n, stop_on_violation,
-                             violation_tol, &out[0], &st)
         else:
-            lptr = NULL
-            if logp is not None:
-                lpv = logp(xarr[:c].copy())  # the callable may keep it: never a scratch view
-                lptr = &lpv[0]
-            with nogil:
-                if quad:
-                    decide_quadratic(&xb[0], &ub[0], lptr, c, pp, &gb[0], &db[0])
-                    done = scan_decided(&xb[0], &ub[0], &gb[0], &db[0], c, n,
-                                        stop_on_violation, violation_tol, &out[0], &st)
-                else:
-                    done = False
-                if not done:
-                    scan(&xb[0], &ub[0], lptr, c, pp, k, &scratch[0], n, stop_on_violation,
-                         violation_tol, &out[0], &st)
+            if c > cap:
+                cap = c
+                xarr = np.empty(cap)
+                xb = xarr
+                ub = np.empty(cap)
+                if quad and not product:   # scratch of the two-pass quadratic loop
+                    gb = np.empty(cap)
+                    db = np.empty(cap, dtype=np.uint8)
+            with lock, nogil:
+                fill_proposals(bg, fast, code, par, &xb[0], c)
+                fill_uniform(bg, fast, &ub[0], c)
+            if product:
+                with nogil:
+                    scan_product(&xb[0], &ub[0], c, pp, inside, n, stop_on_violation,
+                                 violation_tol, &out[0], &st)
+            else:
+                lptr = NULL
+                if logp is not None:
+                    lpv = logp(xarr[:c].copy())  # the callable may keep it: never a scratch view
+                    lptr = &lpv[0]
+                with nogil:
+                    if quad:
+                        decide_quadratic(&xb[0], &ub[0], lptr, c, pp, &gb[0], &db[0])
+                        done = scan_decided(&xb[0], &ub[0], &gb[0], &db[0], c, n,
+                                            stop_on_violation, violation_tol, &out[0], &st)
+                    else:
+                        done = False
+                    if not done:
+                        scan(&xb[0], &ub[0], lptr, c, pp, k, &scratch[0], n, stop_on_violation,
+                             violation_tol, &out[0], &st)
+        n_drawn += c
         PyErr_CheckSignals()
         if st.status != OK_:
             break
