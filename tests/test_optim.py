@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from rsft import _backend, _reference_optim
+from rsft import _backend
+from rsft._reference import optim as reference_optim
 from rsft import optim as O
 from rsft.schedules import ConstantLR, CosineLR, InverseTimeLR, StepLR
 
@@ -116,7 +117,7 @@ def test_kernels_direct_threads(dtype, n):
     p0 = rng.standard_normal(n).astype(dtype)
     gs = [rng.standard_normal(n).astype(dtype) for _ in range(5)]
     outs = []
-    for mod, nt in [(_reference_optim, 1), (_core, 1), (_core, 2), (_core, 3)]:
+    for mod, nt in [(reference_optim, 1), (_core, 1), (_core, 2), (_core, 3)]:
         p = p0.copy()
         m, v, vm = np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype)
         sq, ga, b = np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype)

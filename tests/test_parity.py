@@ -9,6 +9,7 @@ from hypothesis import assume, given, settings, strategies as st
 import rsft
 from _helpers import same_state as _same_state
 from rsft import _core, _reference
+from rsft._program import Proposal
 
 SEEDS = [0, 1, 12345]
 
@@ -81,22 +82,22 @@ def test_any_bit_generator(bitgen):
 
 
 @pytest.mark.parametrize("code,params,method", [
-    (_reference.NORMAL, [0.0, 1.0, 0, 0], lambda r, n: r.standard_normal(n)),
-    (_reference.UNIFORM, [0.0, 1.0, 0, 0], lambda r, n: r.random(n)),
-    (_reference.EXPONENTIAL, [1.0, 0, 0, 0], lambda r, n: r.standard_exponential(n)),
-    (_reference.LAPLACE, [0.0, 1.0, 0, 0], lambda r, n: r.laplace(0.0, 1.0, n)),
-    (_reference.STUDENT_T, [4.0, 0.0, 1.0, 0], lambda r, n: r.standard_t(4.0, n)),
+    (Proposal.NORMAL, [0.0, 1.0, 0, 0], lambda r, n: r.standard_normal(n)),
+    (Proposal.UNIFORM, [0.0, 1.0, 0, 0], lambda r, n: r.random(n)),
+    (Proposal.EXPONENTIAL, [1.0, 0, 0, 0], lambda r, n: r.standard_exponential(n)),
+    (Proposal.LAPLACE, [0.0, 1.0, 0, 0], lambda r, n: r.laplace(0.0, 1.0, n)),
+    (Proposal.STUDENT_T, [4.0, 0.0, 1.0, 0], lambda r, n: r.standard_t(4.0, n)),
 ])
 def test_proposal_stream_is_numpys(code, params, method):
     """The compiled draws (inlined ziggurat included) are numpy's own streams."""
-    n = 2_000_000 if code == _reference.NORMAL else 200_000  # normal: exercises tail + wedge
+    n = 2_000_000 if code == Proposal.NORMAL else 200_000  # normal: exercises tail + wedge
     a = np.empty(n)
     r1, r2 = np.random.default_rng(99), np.random.default_rng(99)
     _core.draw_proposals(r1, code, np.array(params, dtype=float), a)
     b = method(r2, n)
     assert np.array_equal(a, b)
     assert r1.bit_generator.state == r2.bit_generator.state
-    if code == _reference.NORMAL:
+    if code == Proposal.NORMAL:
         assert np.abs(b).max() > 3.6541528853610088   # the tail branch was taken
 
 

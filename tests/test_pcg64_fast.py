@@ -1,4 +1,4 @@
-"""The inline PCG64 path of the compiled kernels (see src/rsft/_draws.h).
+"""The inline PCG64 path of the compiled kernels (see src/rsft/_kernels/draws.h).
 
 On an exact ``numpy.random.PCG64`` the compiled fills step the generator inline (and product
 mode draws its proposals and uniforms beside the scan); any other bit generator, a PCG64
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import rsft
-from rsft import _core, _reference
+from rsft import _core
+from rsft._program import Proposal, Row
 
 
 class SlowPCG64(np.random.PCG64):
@@ -44,8 +45,8 @@ def test_fast_path_is_on_where_it_can_be():
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 255, 256, 257, 1000, 65537])
 @pytest.mark.parametrize("code,method", [
-    (_reference.NORMAL, lambda r, n: r.standard_normal(n)),
-    (_reference.UNIFORM, lambda r, n: r.random(n)),
+    (Proposal.NORMAL, lambda r, n: r.standard_normal(n)),
+    (Proposal.UNIFORM, lambda r, n: r.random(n)),
 ])
 def test_fills_of_every_length_are_numpys(n, code, method):
     params = np.array([0.0, 1.0, 0.0, 0.0])
@@ -90,9 +91,9 @@ def test_fast_generic_and_numpy_agree(pair, n):
 
 def test_product_mode_is_what_the_fused_path_runs():
     s = rsft.RejectionSampler(rsft.Beta(2, 5), rsft.Uniform(0, 1))
-    assert s._prog.shape[0] == 1 and s._prog[0, _reference.MODE] == 1.0
+    assert s._prog.shape[0] == 1 and s._prog[0, Row.PRODUCT_MODE] == 1.0
     s = rsft.RejectionSampler(rsft.Beta(2, 5), rsft.Uniform(-0.5, 1.5))
-    assert s._prog[0, _reference.MODE] == 1.0
+    assert s._prog[0, Row.PRODUCT_MODE] == 1.0
 
 
 def test_fused_violation_and_budget_match_numpy():

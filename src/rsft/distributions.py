@@ -8,12 +8,12 @@ log-ratio programs evaluated by the kernels.
 
 import math
 import numbers
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _reference
-from ._rng import as_generator, check_count
+from ._distribution import Distribution
+from ._program import Proposal, Terms
+from .sampling import RejectionSampler
 
 __all__ = [
     "Distribution", "Normal", "Uniform", "Exponential", "Laplace", "Beta", "TruncatedNormal",
@@ -37,91 +37,6 @@ def _param(name, value, *, positive=False, allow_inf=False):
     return v
 
 
-@dataclass
-class Terms:
-    """``log f(x) = const + lin*x + sum a*(x-m)^2 + sum a*|x-m| + sum c*log1p(k*(x-m)^2)
-    + cb1*log(x) + cb2*log1p(-x)`` on ``[lo, hi]``."""
-
-    const: float = 0.0
-    lin: float = 0.0
-    quad: list = field(default_factory=list)   # (a, m)
-    abs: list = field(default_factory=list)    # (a, m)
-    tlog: list = field(default_factory=list)   # (c, m, k)
-    cb1: float = 0.0
-    cb2: float = 0.0
-    lo: float = -math.inf
-    hi: float = math.inf
-    center: float = 0.0                        # expansion point of the quadratic part
-
-    def negated(self):
-        return Terms(-self.const, -self.lin, [(-a, m) for a, m in self.quad],
-                     [(-a, m) for a, m in self.abs], [(-c, m, k) for c, m, k in self.tlog],
-                     -self.cb1, -self.cb2, self.lo, self.hi, self.center)
-
-
-def _fmt(v):
-    return f"{v:g}"
-
-
-class Distribution:
-    """Base class of the built-in families (do not instantiate)."""
-
-    #: proposal family code understood by the kernels, or None if it cannot be a proposal
-    _code = None
-
-    @property
-    def support(self):
-        """``(low, high)``: the closed interval outside which the density is zero."""
-        t = self._terms()
-        return (t.lo, t.hi)
-
-    def logpdf(self, x):
-        """Log-density at ``x`` (array-like); ``-inf`` outside the support."""
-        x = np.asarray(x, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = self._logpdf(x)
-            lo, hi = self.support
-            return np.where((x >= lo) & (x <= hi), out, -np.inf)
-
-    def pdf(self, x):
-        """Density at ``x`` (array-like)."""
-        return np.exp(self.logpdf(x))
-
-    def sample(self, n, rng=None):
-        """Draw ``n`` independent samples; returns a float64 array of shape ``(n,)``.
-
-        Proposal families draw exactly as the rejection sampler's proposals do (Normal:
-        ``loc + scale*standard_normal(n)``, Uniform: ``low + (high-low)*random(n)``,
-        Exponential: ``scale*standard_exponential(n)``, Laplace: ``loc + scale*laplace(0, 1, n)``,
-        StudentT: ``loc + scale*standard_t(df, n)``); Beta uses ``Generator.beta``,
-        TruncatedNormal rsft's rejection sampler, Mixture ``Generator.choice`` for the
-        components and then each component's draws in component order.
-        """
-        n = check_count(n)
-        rng = as_generator(rng)
-        return self._sample(n, rng)
-
-    def _sample(self, n, rng):
-        out = np.empty(n)
-        _reference.draw_proposals(rng, self._code, self._proposal_params(), out)
-        return out
-
-    def _proposal_params(self):
-        raise TypeError(
-            f"{type(self).__name__} cannot be a proposal; proposals are Normal, Uniform, "
-            "Exponential, Laplace or StudentT")
-
-    def __repr__(self):
-        args = ", ".join(_fmt(v) for v in self._params())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self._params() == other._params()
-
-    def __hash__(self):
-        return hash((type(self).__name__, self._params()))
-
-
 class _LocScale(Distribution):
     """A location-scale family with parameters ``loc`` (finite) and ``scale`` (> 0)."""
 
@@ -139,7 +54,7 @@ class _LocScale(Distribution):
 class Normal(_LocScale):
     """Normal distribution N(loc, scale**2)."""
 
-    _code = _reference.NORMAL
+    _code = Proposal.NORMAL
 
     def _logpdf(self, x):
         z = (x - self.loc) / self.scale
@@ -153,7 +68,7 @@ class Normal(_LocScale):
 class Uniform(Distribution):
     """Continuous uniform distribution on [low, high]."""
 
-    _code = _reference.UNIFORM
+    _code = Proposal.UNIFORM
 
     def __init__(self, low=0.0, high=1.0):
         self.low = _param("low", low)
@@ -180,7 +95,7 @@ class Uniform(Distribution):
 class Exponential(Distribution):
     """Exponential distribution with density exp(-x/scale)/scale on [0, inf)."""
 
-    _code = _reference.EXPONENTIAL
+    _code = Proposal.EXPONENTIAL
 
     def __init__(self, scale=1.0):
         self.scale = _param("scale", scale, positive=True)
@@ -201,7 +116,7 @@ class Exponential(Distribution):
 class Laplace(_LocScale):
     """Laplace (double exponential) distribution with density exp(-|x-loc|/scale)/(2 scale)."""
 
-    _code = _reference.LAPLACE
+    _code = Proposal.LAPLACE
 
     def _logpdf(self, x):
         return -np.abs(x - self.loc) / self.scale - math.log(2.0 * self.scale)
@@ -214,7 +129,7 @@ class Laplace(_LocScale):
 class StudentT(Distribution):
     """Student's t distribution with ``df`` degrees of freedom, location and scale."""
 
-    _code = _reference.STUDENT_T
+    _code = Proposal.STUDENT_T
 
     def __init__(self, df, loc=0.0, scale=1.0):
         self.df = _param("df", df, positive=True)
@@ -271,7 +186,7 @@ class Beta(Distribution):
         return np.broadcast_to(out, x.shape) * 1.0
 
     def _terms(self):
-        return Terms(const=-self._log_beta(), cb1=self.a - 1.0, cb2=self.b - 1.0, lo=0.0,
+        return Terms(const=-self._log_beta(), log_x=self.a - 1.0, log1m_x=self.b - 1.0, lo=0.0,
                      hi=1.0, center=0.5)
 
     def _sample(self, n, rng):
@@ -351,7 +266,6 @@ class TruncatedNormal(Distribution):
 
     def _sample(self, n, rng):
         if self._sampler is None:
-            from .sampling import RejectionSampler
             cands = [Normal(self.loc, self.scale)]
             if math.isfinite(self.low) and math.isfinite(self.high):
                 cands.append(Uniform(self.low, self.high))
@@ -410,8 +324,11 @@ class Mixture(Distribution):
 
     @property
     def support(self):
-        sups = [c.support for c, w in zip(self.components, self.weights) if w > 0]
+        sups = [c.support for c, _ in self._components()]
         return (min(s[0] for s in sups), max(s[1] for s in sups))
+
+    def _components(self):
+        return [(c, w) for c, w in zip(self.components, self.weights) if w > 0]
 
     def logpdf(self, x):
         """Log-density ``log sum_k w_k p_k(x)`` (max-subtracted log-sum-exp)."""

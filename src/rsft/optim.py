@@ -2,7 +2,7 @@
 
 Each step is one fused pass per parameter array in the compiled backend (float32 and float64,
 GIL released, optionally split over threads), bit-identical to the numpy reference
-(:mod:`rsft._reference_optim`, which spells out every update in its operation order).
+(:mod:`rsft._reference.optim`, which spells out every update in its operation order).
 
 Example::
 

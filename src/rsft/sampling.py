@@ -9,9 +9,9 @@ import numpy as np
 
 from . import _backend
 from . import _envelope
-from . import _reference as R
+from ._program import Status
 from ._rng import as_generator, check_count
-from .distributions import Distribution
+from ._distribution import Distribution
 from .errors import EnvelopeViolationError, EnvelopeViolationWarning, ProposalBudgetExceeded
 
 __all__ = ["RejectionSampler", "SamplingStats"]
@@ -90,7 +90,7 @@ class RejectionSampler:
     Notes
     -----
     Draw order (the stream contract, identical on both backends): proposals come in chunks
-    whose length depends only on the counts so far (``rsft._reference.chunk_length``); for each
+    whose length depends only on the counts so far (at most 65536 proposals); for each
     chunk of ``c``, first ``c`` proposal draws (Normal: ``loc + scale*standard_normal``;
     Uniform: ``low + (high-low)*random``; Exponential: ``scale*standard_exponential``; Laplace:
     ``loc + scale*laplace(0, 1)``; StudentT: ``loc + scale*standard_t(df)``), then ``c``
@@ -198,9 +198,9 @@ class RejectionSampler:
         n_prop, n_acc, max_g, x_max, status = kern.rejection_sample(
             rng, self.proposal._code, self._params, self._prog, logp, n, self._prior_rate,
             budget, self.on_violation == "raise", VIOLATION_TOL, out)
-        if status == R.VIOLATION:
+        if status == Status.VIOLATION:
             raise EnvelopeViolationError(x_max, max_g, self.log_M)
-        if status == R.BUDGET:
+        if status == Status.BUDGET:
             raise ProposalBudgetExceeded(n_prop, n_acc, n, budget)
         if max_g > VIOLATION_TOL:
             err = EnvelopeViolationError(x_max, max_g, self.log_M)

@@ -1,9 +1,11 @@
-# Reward-acceptor kernels (included by _core.pyx); twin of rsft._reference_acceptors (read its
-# docstring for the conventions, the draw order and the decision rules both follow).
+# Reward-acceptor kernels (included by _core.pyx after sampler.pxi); twin of
+# rsft._reference.acceptors (read its docstring for the conventions, the draw order and the
+# decision rules both follow).
 #
 # Uniforms: r.size doubles from next_double (exactly Generator.random) in C order, drawn in one
 # block under the bit generator's lock before any decision; the decisions run without the GIL.
-# StatisticalRS uses the sampler's accept() (same squeezes, same log fallback as the reference).
+# Uses get_bitgen, pcg64_inline and fill_uniform (bitgen.pxi) and, for StatisticalRS, the
+# sampler's accept() (sampler.pxi: same squeezes, same log fallback as the reference).
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,7 +69,7 @@ cdef void topk_row(const double *r, const double *u, Py_ssize_t n, Py_ssize_t k,
 
 
 # ---------------------------------------------------------------------------------------------
-# Entry points (same names and signatures as rsft._reference_acceptors)
+# Entry points (same names and signatures as rsft._reference.acceptors)
 # ---------------------------------------------------------------------------------------------
 
 def threshold_accept(const double[:, ::1] r, double tau, bint strict, out):
@@ -95,7 +97,7 @@ def topk_accept(rng, const double[:, ::1] r, Py_ssize_t k, out):
     cdef Py_ssize_t i, m = r.shape[0], n = r.shape[1], size = m * n
     bit_generator = rng.bit_generator
     cdef bitgen_t *bg = get_bitgen(bit_generator)
-    cdef int fast = pcg_fast(bit_generator)
+    cdef int fast = pcg64_inline(bit_generator)
     if size == 0:
         return
     cdef double[::1] u = np.empty(size)
@@ -116,7 +118,7 @@ def statistical_rs_accept(rng, const double[:, ::1] r, const double[::1] r_max, 
     cdef double g, rm
     bit_generator = rng.bit_generator
     cdef bitgen_t *bg = get_bitgen(bit_generator)
-    cdef int fast = pcg_fast(bit_generator)
+    cdef int fast = pcg64_inline(bit_generator)
     if size == 0:
         return
     cdef double[::1] u = np.empty(size)

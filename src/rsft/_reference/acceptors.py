@@ -1,4 +1,4 @@
-"""Reference (numpy) reward-acceptor kernels; twin of ``_acceptor_kernels.pxi``.
+"""Reference (numpy) reward-acceptor kernels; twin of ``_kernels/acceptors.pxi``.
 
 Conventions shared by both backends (kernels do arithmetic only; :mod:`rsft.acceptors`
 validates):
@@ -22,10 +22,12 @@ Decisions (identical on both backends, comparisons and IEEE arithmetic only, exc
   bounds the row; overflow of ``r - r_max`` gives ``-inf``, i.e. probability 0, which is what
   ``exp`` of that gap is in double anyway), written to ``log_prob``; accept iff
   ``1 - u <= exp(g)``, evaluated by the sampler's acceptance test
-  (:func:`rsft._reference.accept_test`: two exact polynomial squeezes, then ``log``).
+  (:func:`rsft._reference.sampler.accept_test`: two exact polynomial squeezes, then ``log``).
 """
 
 import numpy as np
+
+from .sampler import accept_test
 
 __all__ = ["threshold_accept", "topk_accept", "statistical_rs_accept"]
 
@@ -56,7 +58,6 @@ def topk_accept(rng, r, k, out):
 def statistical_rs_accept(rng, r, r_max, beta, out, log_prob):
     """Accept with probability ``exp((r - r_max[i]) / beta)``; ``log_prob`` receives the
     exponent. Draws ``u = rng.random(r.shape)``."""
-    from ._reference import accept_test
 
     u = rng.random(r.shape)
     with np.errstate(all="ignore"):  # overflow to -inf is intended (see the module docstring)

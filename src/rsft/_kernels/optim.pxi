@@ -1,4 +1,4 @@
-# Optimizer kernels (included by _core.pyx); twin of rsft._reference_optim (read it first: it is
+# Optimizer kernels (included by _core.pyx); twin of rsft._reference.optim (read it first: it is
 # the specification, with the operation order spelled out).
 #
 # Three layers, as in _core.pyx: per-element scalar updates (``noexcept nogil``, inlined), range
@@ -131,7 +131,7 @@ cdef void sgd_range "rsft_sgd_range"(floating *p, const floating *g, floating *b
 def sgd_step(floating[::1] param, const floating[::1] grad, floating[::1] momentum_buffer,
              double lr, double momentum, double one_minus_dampening, double weight_decay,
              bint nesterov, bint maximize, bint first, int n_threads):
-    """One SGD step in place (see ``rsft._reference_optim.sgd_step``)."""
+    """One SGD step in place (see ``rsft._reference.optim.sgd_step``)."""
     cdef Py_ssize_t n = param.shape[0], bl, lo, hi, k
     if n == 0:
         return
@@ -222,7 +222,7 @@ def adam_step(floating[::1] param, const floating[::1] grad, floating[::1] exp_a
               double one_minus_beta1, double beta2, double one_minus_beta2, double step_size,
               double bias_correction2_sqrt, double eps, double weight_decay, double decay,
               bint amsgrad, bint maximize, int n_threads):
-    """One Adam / AdamW step in place (see ``rsft._reference_optim.adam_step``)."""
+    """One Adam / AdamW step in place (see ``rsft._reference.optim.adam_step``)."""
     cdef Py_ssize_t n = param.shape[0], bl, lo, hi, k
     if n == 0:
         return
@@ -313,7 +313,7 @@ def rmsprop_step(floating[::1] param, const floating[::1] grad, floating[::1] sq
                  floating[::1] grad_avg, floating[::1] momentum_buffer, double lr, double alpha,
                  double one_minus_alpha, double eps, double weight_decay, double momentum,
                  bint centered, bint maximize, int n_threads):
-    """One RMSprop step in place (see ``rsft._reference_optim.rmsprop_step``)."""
+    """One RMSprop step in place (see ``rsft._reference.optim.rmsprop_step``)."""
     cdef Py_ssize_t n = param.shape[0], bl, lo, hi, k
     if n == 0:
         return

@@ -1,4 +1,4 @@
-# Loss kernels (included by _core.pyx); twin of rsft._reference_losses (read its docstring for
+# Loss kernels (included by _core.pyx); twin of rsft._reference.losses (read its docstring for
 # the formulas, the conventions for empty arrays and the order of operations both follow).
 #
 # Arithmetic is done in double whatever the storage type; float32 inputs are widened on load

@@ -1,4 +1,4 @@
-"""Reference (numpy) loss kernels; twin of ``_loss_kernels.pxi``.
+"""Reference (numpy) loss kernels; twin of ``_kernels/losses.pxi``.
 
 Conventions shared by both backends (kernels do arithmetic only; :mod:`rsft.losses` validates):
 

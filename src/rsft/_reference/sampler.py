@@ -1,29 +1,9 @@
-"""Pure-numpy reference kernels: the executable specification of ``rsft._core``.
+"""Reference (numpy) sampler kernels: the executable specification of ``_kernels/sampler.pxi``.
 
-Every function here has a twin with the same name and signature in ``_core.pyx``. Kernels do
-arithmetic only (no validation, no defaults); the public layer checks inputs first.
-Same Generator state and arguments => the same output arrays, bit for bit, on both backends.
-
-Log-ratio programs
-------------------
-A built-in (target, proposal) pair is compiled by :mod:`rsft._envelope` into a *program*: a
-C-contiguous float64 array of shape ``(K, PROG_LEN)``, one row per target component (K = 1 except
-for mixtures). Row ``k`` evaluates, with ``y = x - v``::
-
-    g_k(x) = c0 + y*(c1 + y*c2)
-             + ca1*|x - ma1| + ca2*|x - ma2|
-             + ct1*log1p((x - mt1)*(x - mt1)*kt1) + ct2*log1p((x - mt2)*(x - mt2)*kt2)
-             + cb1*log(x) + cb2*log1p(-x)           (terms with a zero coefficient are skipped)
-    g_k(x) = -inf outside [lo, hi]
-
-and ``g = g_0`` (K = 1) or ``g = m + log(sum_k exp(g_k - m))``, ``m = max_k g_k``. ``g`` is
-``log p(x) - log q(x) - log M``; ``log M`` and the mixture weights are already folded into ``c0``.
-For a callable target the program holds only ``-log q(x) - log M`` and ``g = logp(x) + g_0(x)``.
-
-Product mode (``MODE = 1``, one row whose only terms are ``c0`` and Beta logs with integer
-exponents ``0 <= cb <= 64``, e.g. a Beta(2, 5) target from a Uniform proposal): the ratio
-itself, ``r = E0 * x**cb1 * (1 - x)**cb2`` with ``E0 = exp(c0)`` and the powers by binary
-exponentiation (:func:`ipow`), is compared with ``v``: no transcendental function per proposal.
+The program's row layout, codes and constants are declared in :mod:`rsft._program` (read its
+docstring for the formula of a row). Kernels do arithmetic only (no validation, no defaults);
+the public layer checks inputs first. Same Generator state and arguments => the same output
+arrays, bit for bit, on both backends.
 
 Acceptance test (identical on both backends): with ``u`` from ``Generator.random`` and
 ``v = 1 - u`` (exact, in (0, 1]), accept iff ``v <= exp(g)``. In log mode it is evaluated with
@@ -34,51 +14,39 @@ polynomials of ``exp(g)`` and ``exp(-g)``, lower bounds of both for every real `
     reject if v * (E - O) > 1         (exp(-g) >= E - O)
     otherwise accept iff log(v) <= g  (a few percent of proposals)
 
-Random stream
--------------
-Proposals are drawn in chunks; per chunk, first ``c`` proposal draws, then ``c`` uniforms. The
-chunk length depends only on counts (see :func:`chunk_length`), never on timing or threads.
+In product mode the ratio ``r = exp(g)`` itself is computed and ``v <= r`` is the test.
+
+Random stream: proposals are drawn in chunks; per chunk, first ``c`` proposal draws, then ``c``
+uniforms. The chunk length depends only on counts (see :func:`chunk_length`), never on timing
+or threads.
 """
 
 import math
 
 import numpy as np
 
-PROG_LEN = 20
-(V, C0, C1, C2, CA1, MA1, CA2, MA2, CT1, MT1, KT1, CT2, MT2, KT2, CB1, CB2, LO, HI, MODE,
- E0) = range(PROG_LEN)
-MAX_POW = 64
+from .._program import MAX_CHUNK, MIN_CHUNK, TLOG_SLOTS, ABS_SLOTS, Proposal, Row, Status
 
-# Proposal family codes and their draw (each a single Generator method call per chunk):
-NORMAL, UNIFORM, EXPONENTIAL, LAPLACE, STUDENT_T = range(5)
-
-MAX_CHUNK = 65536
-MIN_CHUNK = 64
-
-OK, VIOLATION, BUDGET = 0, 1, 2
+__all__ = ["draw_proposals", "log_ratio", "accept_test", "chunk_length", "rejection_sample"]
 
 
 def draw_proposals(rng, code, params, out):
-    """Fill ``out`` with proposal draws; ``params`` = (p0, p1, p2, p3).
-
-    normal: p0 + p1*standard_normal; uniform: p0 + p1*random (p1 = high - low);
-    exponential: p0*standard_exponential; laplace: p0 + p1*laplace(0, 1);
-    student t: p1 + p2*standard_t(p0).
-    """
+    """Fill ``out`` with proposal draws of family ``code`` (see :class:`rsft._program.Proposal`
+    for each family's formula and ``params``)."""
     c = out.shape[0]
-    if code == NORMAL:
+    if code == Proposal.NORMAL:
         out[:] = params[0] + params[1] * rng.standard_normal(c)
-    elif code == UNIFORM:
+    elif code == Proposal.UNIFORM:
         out[:] = params[0] + params[1] * rng.random(c)
-    elif code == EXPONENTIAL:
+    elif code == Proposal.EXPONENTIAL:
         out[:] = params[0] * rng.standard_exponential(c)
-    elif code == LAPLACE:
+    elif code == Proposal.LAPLACE:
         out[:] = params[0] + params[1] * rng.laplace(0.0, 1.0, c)
     else:
         out[:] = params[1] + params[2] * rng.standard_t(params[0], c)
 
 
-def ipow(x, k):
+def power(x, k):
     """``x**k`` for an integer ``0 <= k``, by binary exponentiation (the C kernel's order)."""
     result = np.ones_like(x)
     base = x
@@ -92,42 +60,54 @@ def ipow(x, k):
     return result
 
 
-def _ratio_row(row, x):
-    """Product mode: ``exp(g)`` directly (0 outside the support)."""
-    r = row[E0] * ipow(x, row[CB1]) * ipow(1.0 - x, row[CB2])
-    inside = (x >= row[LO]) & (x <= row[HI])
-    return np.where(inside, r, 0.0)
+def in_support(row, x):
+    return (x >= row[Row.SUPPORT_LOW]) & (x <= row[Row.SUPPORT_HIGH])
 
 
-def _eval_row(row, x):
-    y = x - row[V]
-    g = row[C0] + y * (row[C1] + y * row[C2])
-    if row[CA1] != 0.0:
-        g = g + row[CA1] * np.abs(x - row[MA1])
-    if row[CA2] != 0.0:
-        g = g + row[CA2] * np.abs(x - row[MA2])
+def product_ratio(row, x):
+    """Product mode: the ratio ``exp(g)`` itself (0 outside the support)."""
+    r = (row[Row.EXP_CONST] * power(x, row[Row.LOG_X_COEF])
+         * power(1.0 - x, row[Row.LOG1M_X_COEF]))
+    return np.where(in_support(row, x), r, 0.0)
+
+
+def eval_row_on_support(row, x):
+    """``g(x)`` of one program row at points ``x`` of its support (an array, or a Python float:
+    the same IEEE operations either way). :func:`eval_row` adds the support test; this is the
+    one evaluation of a row's terms on this backend, and ``rsft._envelope`` uses it too."""
+    y = x - row[Row.CENTER]
+    g = row[Row.CONST] + y * (row[Row.LIN_COEF] + y * row[Row.QUAD_COEF])
+    if row[Row.QUADRATIC_ONLY]:
+        return g
     with np.errstate(divide="ignore", invalid="ignore"):
-        if row[CT1] != 0.0:
-            d = x - row[MT1]
-            g = g + row[CT1] * np.log1p(d * d * row[KT1])
-        if row[CT2] != 0.0:
-            d = x - row[MT2]
-            g = g + row[CT2] * np.log1p(d * d * row[KT2])
-        if row[CB1] != 0.0:
-            g = g + row[CB1] * np.log(x)
-        if row[CB2] != 0.0:
-            g = g + row[CB2] * np.log1p(-x)
-    inside = (x >= row[LO]) & (x <= row[HI])
-    return np.where(inside, g, -np.inf)
+        for coef, at in ABS_SLOTS:
+            if row[coef] != 0.0:
+                g = g + row[coef] * np.abs(x - row[at])
+        for coef, at, k in TLOG_SLOTS:
+            if row[coef] != 0.0:
+                d = x - row[at]
+                g = g + row[coef] * np.log1p(d * d * row[k])
+        if row[Row.LOG_X_COEF] != 0.0:
+            g = g + row[Row.LOG_X_COEF] * np.log(x)
+        if row[Row.LOG1M_X_COEF] != 0.0:
+            g = g + row[Row.LOG1M_X_COEF] * np.log1p(-x)
+    return g
+
+
+def eval_row(row, x):
+    """``g(x)`` of one program row at the points ``x`` (float64 array); ``-inf`` outside the
+    support."""
+    return np.where(in_support(row, x), eval_row_on_support(row, x), -np.inf)
 
 
 def log_ratio(prog, x, out):
-    """Evaluate the program ``prog`` (K, PROG_LEN) at ``x`` into ``out``."""
+    """Evaluate the program ``prog`` (K, ROW_LEN) at ``x`` into ``out`` (max-subtracted
+    log-sum-exp over the rows; one row needs no reduction)."""
     k = prog.shape[0]
     if k == 1:
-        out[:] = _eval_row(prog[0], x)
+        out[:] = eval_row(prog[0], x)
         return
-    gs = np.stack([_eval_row(prog[j], x) for j in range(k)])
+    gs = np.stack([eval_row(prog[j], x) for j in range(k)])
     m = gs[0].copy()
     for j in range(1, k):
         m = np.maximum(m, gs[j])
@@ -189,25 +169,25 @@ def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals
     Returns ``(n_proposed, n_accepted, max_log_ratio, x_at_max, status)``; ``n_proposed`` counts
     proposals examined up to the n-th acceptance (or up to the violation / budget end).
     """
-    product = logp is None and prog.shape[0] == 1 and prog[0, MODE] == 1.0
+    product = logp is None and prog.shape[0] == 1 and prog[0, Row.PRODUCT_MODE] == 1.0
     n_acc = 0
     n_exam = 0
     n_drawn = 0
     n_dry = 0
     max_g = 0.0 if product else -np.inf
     x_max = np.nan
-    status = OK
+    status = Status.OK
     while n_acc < n:
         c = chunk_length(n - n_acc, n_exam, n_acc, prior_rate, n_dry, max_proposals - n_drawn)
         if c <= 0:
-            status = BUDGET
+            status = Status.BUDGET
             break
         x = np.empty(c)
         draw_proposals(rng, code, params, x)
         u = rng.random(c)
         n_drawn += c
         if product:
-            g = _ratio_row(prog[0], x)        # the ratio itself; "violation" is g > 1
+            g = product_ratio(prog[0], x)        # the ratio itself; "violation" is g > 1
             acc = 1.0 - u <= g
             bound = 1.0 + violation_tol
         else:
@@ -225,7 +205,7 @@ def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals
             end = int(full[0]) + 1
         if viol.size and viol[0] < end:
             end = int(viol[0]) + 1
-            status = VIOLATION
+            status = Status.VIOLATION
             acc[end - 1] = False
         i = int(np.argmax(g[:end]))
         if g[i] > max_g:
@@ -235,16 +215,10 @@ def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals
         out[n_acc:n_acc + sel.shape[0]] = sel
         n_acc += sel.shape[0]
         n_exam += end
-        if status != OK:
+        if status != Status.OK:
             break
         if n_acc == 0:
             n_dry += 1
     if product:
         max_g = math.log(max_g) if max_g > 0.0 else -math.inf
-    return n_exam, n_acc, max_g, x_max, status
-
-
-# Fine-tuning kernels live in their own modules; re-exported so both backends expose one namespace.
-from ._reference_optim import *  # noqa: E402,F401,F403
-from ._reference_losses import *  # noqa: E402,F401,F403
-from ._reference_acceptors import *  # noqa: E402,F401,F403
+    return n_exam, n_acc, max_g, x_max, int(status)

@@ -1,0 +1,561 @@
+# Rejection-sampling kernels (included by _core.pyx after program.pxi and bitgen.pxi); twin of
+# rsft._reference.sampler, which is the specification (the program's formula is in
+# rsft._program, the acceptance test and the draw order in the reference's docstring).
+#
+# Three layers: scalar helpers (one row evaluation, one acceptance test), the chunk layer
+# (proposal fills and the sampling strategies, each one cdef function with one signature), and
+# the thin ``def`` entry points.
+from cpython.exc cimport PyErr_CheckSignals
+from libc.math cimport log, log1p, exp, fabs, INFINITY, NAN
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar helpers
+# ---------------------------------------------------------------------------------------------
+
+cdef inline bint in_support(const double *row, double x) noexcept nogil:
+    return (x >= row[ROW_SUPPORT_LOW]) & (x <= row[ROW_SUPPORT_HIGH])
+
+
+cdef inline double polynomial_part(double center, double c0, double c1, double c2,
+                                   double x) noexcept nogil:
+    """``c0 + y*(c1 + y*c2)`` with ``y = x - center``: the polynomial part of a row (taken by
+    value, so a scan can keep the coefficients in registers)."""
+    cdef double y = x - center
+    return c0 + y * (c1 + y * c2)
+
+
+cdef inline double eval_row(const double *row, double x) noexcept nogil:
+    """``g(x)`` of one program row: the one row evaluation of this backend."""
+    cdef double g, d
+    if not in_support(row, x):
+        return -INFINITY
+    g = polynomial_part(row[ROW_CENTER], row[ROW_CONST], row[ROW_LIN_COEF], row[ROW_QUAD_COEF],
+                        x)
+    if row[ROW_ABS1_COEF] != 0.0:
+        g = g + row[ROW_ABS1_COEF] * fabs(x - row[ROW_ABS1_AT])
+    if row[ROW_ABS2_COEF] != 0.0:
+        g = g + row[ROW_ABS2_COEF] * fabs(x - row[ROW_ABS2_AT])
+    if row[ROW_TLOG1_COEF] != 0.0:
+        d = x - row[ROW_TLOG1_AT]
+        g = g + row[ROW_TLOG1_COEF] * log1p(d * d * row[ROW_TLOG1_K])
+    if row[ROW_TLOG2_COEF] != 0.0:
+        d = x - row[ROW_TLOG2_AT]
+        g = g + row[ROW_TLOG2_COEF] * log1p(d * d * row[ROW_TLOG2_K])
+    if row[ROW_LOG_X_COEF] != 0.0:
+        g = g + row[ROW_LOG_X_COEF] * log(x)
+    if row[ROW_LOG1M_X_COEF] != 0.0:
+        g = g + row[ROW_LOG1M_X_COEF] * log1p(-x)
+    return g
+
+
+cdef inline double eval_program(const double *prog, Py_ssize_t n_rows, double x,
+                                double *row_values) noexcept nogil:
+    """Log-sum-exp over the rows (max-subtracted); one row needs no reduction."""
+    cdef Py_ssize_t j
+    cdef double m, s
+    if n_rows == 1:
+        return eval_row(prog, x)
+    m = -INFINITY
+    for j in range(n_rows):
+        row_values[j] = eval_row(prog + j * ROW_LEN, x)
+        if row_values[j] > m:
+            m = row_values[j]
+    if m == -INFINITY:
+        return -INFINITY
+    s = 0.0
+    for j in range(n_rows):
+        s = s + exp(row_values[j] - m)
+    return m + log(s)
+
+
+cdef enum:
+    REJECT = 0
+    ACCEPT = 1
+    UNDECIDED = 2
+
+
+cdef inline int squeeze(double g, double v) noexcept nogil:
+    """Decide ``v <= exp(g)`` by two exact polynomial squeezes, branch-free: ACCEPT, REJECT or
+    UNDECIDED (a few percent of proposals, which need the log).
+
+    With E = 1 + g^2/2 and O = g*(1 + g^2/6), E + O and E - O are the cubic Taylor polynomials
+    of exp(g) and exp(-g), lower bounds of both for every real g: v <= E + O proves acceptance,
+    v*(E - O) > 1 proves rejection."""
+    cdef double g2 = g * g
+    cdef double e = 1.0 + 0.5 * g2
+    cdef double o = g * (1.0 + g2 * (1.0 / 6.0))
+    cdef int a = v <= e + o
+    cdef int r = v * (e - o) > 1.0
+    return a | (((a | r) ^ 1) << 1)
+
+
+cdef inline int accept(double g, double u) noexcept nogil:
+    """The acceptance test: ``v = 1 - u`` in (0, 1], accept iff ``v <= exp(g)``."""
+    cdef double v = 1.0 - u
+    cdef int d = squeeze(g, v)
+    if d == UNDECIDED:
+        d = log(v) <= g
+    return d
+
+
+cdef inline Py_ssize_t chunk_len(Py_ssize_t remaining, Py_ssize_t n_examined,
+                                 Py_ssize_t n_accepted, double prior_rate, Py_ssize_t n_dry,
+                                 Py_ssize_t budget_left) noexcept nogil:
+    """See ``rsft._reference.sampler.chunk_length`` (the same arithmetic)."""
+    cdef double rate, c
+    cdef Py_ssize_t i, ci
+    if n_accepted > 0:
+        rate = <double>n_examined / <double>n_accepted
+    else:
+        rate = prior_rate
+        for i in range(min(n_dry, 60)):
+            rate = rate * 2.0
+    c = <double>remaining * rate * 1.1 + <double>MIN_CHUNK
+    if c > <double>MAX_CHUNK:
+        c = <double>MAX_CHUNK
+    ci = <Py_ssize_t>c
+    if ci > budget_left:
+        ci = budget_left
+    return ci
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunk layer: proposal fills and the sampling strategies
+# ---------------------------------------------------------------------------------------------
+
+cdef void fill_proposals(bitgen_t *bg, int fast, int family, const double *p, double *x,
+                         Py_ssize_t c) noexcept nogil:
+    """``c`` proposals of ``family`` (formulas in rsft._program.Proposal)."""
+    cdef Py_ssize_t i
+    cdef double p0 = p[0], p1 = p[1], p2 = p[2]
+    if family == PROPOSAL_NORMAL:
+        rsft_fill_normal(bg, fast, p0, p1, x, c)
+    elif family == PROPOSAL_UNIFORM:
+        rsft_fill_uniform(bg, fast, p0, p1, x, c)
+    elif family == PROPOSAL_EXPONENTIAL:
+        for i in range(c):
+            x[i] = p0 * random_standard_exponential(bg)
+    elif family == PROPOSAL_LAPLACE:
+        for i in range(c):
+            x[i] = p0 + p1 * random_laplace(bg, 0.0, 1.0)
+    else:
+        for i in range(c):
+            x[i] = p1 + p2 * random_standard_t(bg, p0)
+
+
+cdef struct ScanState:         # what a call has seen so far (carried from chunk to chunk)
+    Py_ssize_t n_acc            # accepted, written to out[:n_acc]
+    Py_ssize_t n_exam           # examined proposals
+    double max_g                # largest log-ratio seen (product mode: largest ratio)
+    double x_max                # the proposal where it was seen
+    int status                  # STATUS_OK, STATUS_VIOLATION or STATUS_BUDGET
+
+
+cdef struct Chunk:             # everything a strategy reads for one chunk of `length` proposals
+    const double *x             # the drawn proposals (unused by PRODUCT_PCG64, which draws)
+    const double *u             # their uniforms
+    const double *log_target    # a callable target's log-density at x, else NULL
+    Py_ssize_t length
+    const double *prog          # the program, n_rows rows of ROW_LEN
+    Py_ssize_t n_rows
+    double *row_values          # scratch of n_rows (log-sum-exp over mixture rows)
+    double *g_buf               # scratch of length (QUADRATIC): the log-ratios
+    unsigned char *decision_buf # scratch of length (QUADRATIC): ACCEPT / REJECT / UNDECIDED
+    bint inside_support         # product mode: every proposal lies in the support
+    bitgen_t *bitgen            # PRODUCT_PCG64 only: draws under the caller's lock
+    const double *proposal_params
+    Py_ssize_t n_wanted         # stop at this many acceptances
+    bint stop_on_violation
+    double violation_tol
+    double *out
+
+
+ctypedef void (*scan_fn)(Chunk *ch, ScanState *st) noexcept nogil
+
+
+cdef void scan_log_ratio(Chunk *ch, ScanState *st) noexcept nogil:
+    """LOG_RATIO: examine the chunk in order with the row evaluation and the acceptance test;
+    stop at the n-th acceptance or a violation. The store is branch-free: ``out[n_acc]`` is
+    written for every proposal (in bounds, since n_acc < n here) and n_acc advances by the 0/1
+    decision."""
+    cdef Py_ssize_t i, n_acc = st.n_acc, n = ch.n_wanted
+    cdef double g, xi, max_g = st.max_g, x_max = st.x_max
+    cdef const double *x = ch.x
+    for i in range(ch.length):
+        xi = x[i]
+        g = eval_program(ch.prog, ch.n_rows, xi, ch.row_values)
+        if ch.log_target != NULL:
+            g = ch.log_target[i] + g
+        if g > max_g:
+            max_g = g
+            x_max = xi
+            if ch.stop_on_violation and g > ch.violation_tol:
+                st.status = STATUS_VIOLATION
+                st.n_exam += i + 1
+                break
+        ch.out[n_acc] = xi
+        n_acc += accept(g, ch.u[i])
+        if n_acc == n:
+            st.n_exam += i + 1
+            break
+    else:
+        st.n_exam += ch.length
+    st.n_acc = n_acc
+    st.max_g = max_g
+    st.x_max = x_max
+
+
+cdef void decide_quadratic(Chunk *ch) noexcept nogil:
+    """Pass 1 of QUADRATIC: the log-ratio and the squeeze decision of every proposal, as
+    straight-line code that vectorises (the row's coefficients in registers)."""
+    cdef const double *row = ch.prog
+    cdef double center = row[ROW_CENTER], c0 = row[ROW_CONST]
+    cdef double c1 = row[ROW_LIN_COEF], c2 = row[ROW_QUAD_COEF]
+    cdef double xi, gi
+    cdef Py_ssize_t i
+    for i in range(ch.length):
+        xi = ch.x[i]
+        gi = polynomial_part(center, c0, c1, c2, xi)
+        if ch.log_target != NULL:
+            gi = ch.log_target[i] + gi
+        if not in_support(row, xi):
+            gi = -INFINITY
+        ch.g_buf[i] = gi
+        ch.decision_buf[i] = <unsigned char>squeeze(gi, 1.0 - ch.u[i])
+
+
+cdef bint compact_decided(Chunk *ch, ScanState *st) noexcept nogil:
+    """Pass 2 of QUADRATIC: resolve UNDECIDED proposals with the log, compact the accepted ones
+    (branch-free store), stop at the n-th acceptance, then track the maximum over the examined
+    prefix. Returns False, with st untouched, when the prefix holds a violation to stop at."""
+    cdef Py_ssize_t i, end = ch.length, n_acc = st.n_acc, imax = -1
+    cdef int a
+    cdef double m = st.max_g
+    for i in range(ch.length):
+        a = ch.decision_buf[i]
+        if a == UNDECIDED:
+            a = log(1.0 - ch.u[i]) <= ch.g_buf[i]
+        ch.out[n_acc] = ch.x[i]
+        n_acc += a
+        if n_acc == ch.n_wanted:
+            end = i + 1
+            break
+    for i in range(end):
+        if ch.g_buf[i] > m:
+            m = ch.g_buf[i]
+            imax = i
+    if imax >= 0:
+        if ch.stop_on_violation and m > ch.violation_tol:
+            return False
+        st.max_g = m
+        st.x_max = ch.x[imax]
+    st.n_acc = n_acc
+    st.n_exam += end
+    return True
+
+
+cdef void scan_quadratic(Chunk *ch, ScanState *st) noexcept nogil:
+    """QUADRATIC (one row with only the polynomial part, e.g. normal/normal or a callable target
+    with a normal proposal): a derived specialisation of LOG_RATIO with the same formulas
+    (polynomial_part, in_support, squeeze), run as two passes, decide then compact. A chunk
+    holding a violation to stop at is rescanned by LOG_RATIO, which stops exactly there."""
+    decide_quadratic(ch)
+    if not compact_decided(ch, st):
+        scan_log_ratio(ch, st)
+
+
+cdef enum:
+    PBLOCK = 256      # product mode: proposals per block of vectorisable power loops
+
+
+cdef inline void ratio_block(const double *x, Py_ssize_t m, long k1, long k2, double e0,
+                             const double *row, bint inside, double *r) noexcept nogil:
+    """r[i] = e0 * x**k1 * (1 - x)**k2 (0 outside the support) for i < m <= PBLOCK, the powers
+    by binary exponentiation in the order of rsft._reference.sampler.power, one power step at a
+    time over the whole block (loops that vectorise).
+    ``inside``: every x[i] is known to lie in the support (the test is skipped)."""
+    cdef double bx[PBLOCK]
+    cdef double by[PBLOCK]
+    cdef double ry[PBLOCK]
+    cdef double v
+    cdef Py_ssize_t i
+    for i in range(m):
+        bx[i] = x[i]
+        by[i] = 1.0 - x[i]
+        r[i] = 1.0
+        ry[i] = 1.0
+    while k1 or k2:
+        if k1 & 1:
+            for i in range(m):
+                r[i] = r[i] * bx[i]
+        if k2 & 1:
+            for i in range(m):
+                ry[i] = ry[i] * by[i]
+        k1 >>= 1
+        k2 >>= 1
+        if k1:
+            for i in range(m):
+                bx[i] = bx[i] * bx[i]
+        if k2:
+            for i in range(m):
+                by[i] = by[i] * by[i]
+    if inside:
+        for i in range(m):
+            r[i] = e0 * r[i] * ry[i]
+    else:
+        for i in range(m):
+            v = e0 * r[i] * ry[i]
+            r[i] = v if in_support(row, x[i]) else 0.0
+
+
+cdef bint product_block(Chunk *ch, const double *x, const double *u, Py_ssize_t m,
+                        ScanState *st) noexcept nogil:
+    """Product mode over one block of m <= PBLOCK proposals: compare v with the ratio itself;
+    st.max_g holds the largest ratio (its log is taken at the end of the call). Returns True
+    when the scan stops inside the block (n reached, or a violation).
+
+    A block that cannot reach n is first compacted branch-free, and redone one proposal at a
+    time only if it holds a new largest ratio (rare once the maximum has settled)."""
+    cdef const double *row = ch.prog
+    cdef Py_ssize_t i, n_acc = st.n_acc, n = ch.n_wanted
+    cdef double r, xi, max_g = st.max_g
+    cdef double rb[PBLOCK]
+    cdef int above = 1
+    cdef bint stopped = False
+    ratio_block(x, m, <long>row[ROW_LOG_X_COEF], <long>row[ROW_LOG1M_X_COEF],
+                row[ROW_EXP_CONST], row, ch.inside_support, rb)
+    if n_acc + m < n:
+        above = 0
+        for i in range(m):
+            r = rb[i]
+            ch.out[n_acc] = x[i]
+            n_acc += (1.0 - u[i]) <= r
+            above |= r > max_g
+        if above:
+            n_acc = st.n_acc
+    if above:
+        for i in range(m):
+            r = rb[i]
+            xi = x[i]
+            if r > max_g:
+                max_g = r
+                st.x_max = xi
+                if ch.stop_on_violation and r > 1.0 + ch.violation_tol:
+                    st.status = STATUS_VIOLATION
+                    stopped = True
+                    break
+            ch.out[n_acc] = xi
+            n_acc += (1.0 - u[i]) <= r
+            if n_acc == n:
+                stopped = True
+                break
+    st.n_exam += i + 1 if stopped else m
+    st.n_acc = n_acc
+    st.max_g = max_g
+    return stopped
+
+
+cdef void scan_product(Chunk *ch, ScanState *st) noexcept nogil:
+    """PRODUCT: product mode over the drawn chunk, a block at a time."""
+    cdef Py_ssize_t j = 0, m
+    while j < ch.length:
+        m = min(<Py_ssize_t>PBLOCK, ch.length - j)
+        if product_block(ch, &ch.x[j], &ch.u[j], m, st):
+            return
+        j += m
+
+
+cdef void scan_product_pcg64(Chunk *ch, ScanState *st) noexcept nogil:
+    """PRODUCT_PCG64: product mode with a uniform proposal on an exact PCG64. The chunk's c
+    proposals and c uniforms are drawn a block at a time beside the scan (two chains of one
+    stream, see rsft_pcg_pair in draws.h), never stored whole; the generator ends after all 2c
+    draws, as when they are drawn first. The caller holds the Generator's lock."""
+    cdef rsft_pcg_pair q
+    cdef double xb[PBLOCK]
+    cdef double ub[PBLOCK]
+    cdef Py_ssize_t j = 0, m
+    cdef const double *par = ch.proposal_params
+    rsft_pcg_pair_open(&q, ch.bitgen, ch.length)
+    while j < ch.length:
+        m = min(<Py_ssize_t>PBLOCK, ch.length - j)
+        rsft_pcg_pair_next(&q, par[0], par[1], xb, ub, m)
+        if product_block(ch, xb, ub, m, st):
+            break
+        j += m
+    rsft_pcg_pair_close(&q, ch.bitgen)
+
+
+cdef enum Strategy:
+    LOG_RATIO = 0           # any program: row evaluation + acceptance test, one pass
+    QUADRATIC = 1           # one polynomial-only row: two passes, decide then compact
+    PRODUCT = 2             # product mode (integer Beta powers, no transcendental function)
+    PRODUCT_PCG64 = 3       # product mode drawing beside the scan on an exact PCG64
+
+#: the scan of each strategy, indexed by Strategy
+cdef scan_fn[4] STRATEGY_SCAN = [scan_log_ratio, scan_quadratic, scan_product,
+                                 scan_product_pcg64]
+STRATEGY_NAMES = ("log_ratio", "quadratic", "product", "product_pcg64")
+
+
+cdef Strategy choose_strategy(const double *prog, Py_ssize_t n_rows, int family,
+                              bint callable_target, int pcg64_fast) noexcept nogil:
+    """How a call scans its chunks, decided once per call from flags the program carries.
+
+    A callable target is not a strategy of its own: its log-density, computed by the ``def``
+    between the draws and the scan, enters LOG_RATIO or QUADRATIC as ``Chunk.log_target``
+    (the program is then ``-log q - log M``)."""
+    if n_rows == 1 and not callable_target and prog[ROW_PRODUCT_MODE] == 1.0:
+        if family == PROPOSAL_UNIFORM and pcg64_fast:
+            return PRODUCT_PCG64
+        return PRODUCT
+    if n_rows == 1 and prog[ROW_QUADRATIC_ONLY] == 1.0:
+        return QUADRATIC
+    return LOG_RATIO
+
+
+cdef class ChunkBuffers:
+    """The chunk arrays of one call, grown to the longest chunk (numpy arrays, so a chunk can
+    be handed to a callable target)."""
+    cdef object x, u, g, decisions, row_values
+    cdef Py_ssize_t capacity
+    cdef bint decide_first
+
+    def __init__(self, Py_ssize_t n_rows, bint decide_first):
+        self.capacity = 0
+        self.decide_first = decide_first
+        self.row_values = np.empty(n_rows)
+
+    cdef void reserve(self, Chunk *ch, Py_ssize_t c):
+        """Point ``ch`` at arrays of at least ``c`` elements."""
+        cdef double[::1] x, u, g, rv
+        cdef unsigned char[::1] d
+        if c > self.capacity:
+            self.capacity = c
+            self.x = np.empty(c)
+            self.u = np.empty(c)
+            if self.decide_first:
+                self.g = np.empty(c)
+                self.decisions = np.empty(c, dtype=np.uint8)
+        x, u, rv = self.x, self.u, self.row_values
+        ch.x, ch.u, ch.row_values = &x[0], &u[0], &rv[0]
+        if self.decide_first:
+            g, d = self.g, self.decisions
+            ch.g_buf, ch.decision_buf = &g[0], &d[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points (same names and signatures as rsft._reference.sampler)
+# ---------------------------------------------------------------------------------------------
+
+def draw_proposals(rng, int code, const double[::1] params, double[::1] out):
+    """Fill ``out`` with proposal draws (see ``rsft._reference.sampler.draw_proposals``)."""
+    bit_generator = rng.bit_generator
+    cdef bitgen_t *bg = get_bitgen(bit_generator)
+    cdef int fast = pcg64_inline(bit_generator)
+    cdef Py_ssize_t c = out.shape[0]
+    if c == 0:
+        return
+    with bit_generator.lock, nogil:
+        fill_proposals(bg, fast, code, &params[0], &out[0], c)
+
+
+def log_ratio(const double[:, ::1] prog, const double[::1] x, double[::1] out):
+    """Evaluate a log-ratio program at ``x`` into ``out``."""
+    cdef Py_ssize_t i, n = x.shape[0], k = prog.shape[0]
+    cdef double[::1] row_values = np.empty(k)
+    with nogil:
+        for i in range(n):
+            out[i] = eval_program(&prog[0, 0], k, x[i], &row_values[0])
+
+
+def accept_test(const double[::1] g, const double[::1] u):
+    """Acceptance decisions (bool array) for log-ratios ``g`` and uniforms ``u``."""
+    cdef Py_ssize_t i, n = g.shape[0]
+    res = np.empty(n, dtype=np.bool_)
+    cdef unsigned char[::1] r = res.view(np.uint8)
+    with nogil:
+        for i in range(n):
+            r[i] = accept(g[i], u[i])
+    return res
+
+
+def chunk_length(Py_ssize_t remaining, Py_ssize_t n_examined, Py_ssize_t n_accepted,
+                 double prior_rate, Py_ssize_t n_dry, Py_ssize_t budget_left):
+    """Length of the next chunk (see ``rsft._reference.sampler.chunk_length``)."""
+    return chunk_len(remaining, n_examined, n_accepted, prior_rate, n_dry, budget_left)
+
+
+def rejection_sample(rng, int code, const double[::1] params, const double[:, ::1] prog, logp,
+                     Py_ssize_t n, double prior_rate, Py_ssize_t max_proposals,
+                     bint stop_on_violation, double violation_tol, double[::1] out):
+    """Rejection sampling into ``out[:n]`` (see ``rsft._reference.sampler.rejection_sample``).
+
+    Runs the chunk loop: per chunk, the draws and (for a built-in target) the strategy's scan
+    run without the GIL and under the Generator's lock; a callable target is called once per
+    chunk, with the GIL and without the lock (so it may use the same Generator), between the
+    draws and the scan.
+    """
+    bit_generator = rng.bit_generator
+    lock = bit_generator.lock
+    cdef bitgen_t *bg = get_bitgen(bit_generator)
+    cdef int fast = pcg64_inline(bit_generator)
+    cdef bint callable_target = logp is not None
+    cdef Py_ssize_t n_rows = prog.shape[0]
+    cdef Strategy strategy = choose_strategy(&prog[0, 0], n_rows, code, callable_target, fast)
+    cdef scan_fn scan = STRATEGY_SCAN[<int>strategy]
+    cdef bint product = strategy == PRODUCT or strategy == PRODUCT_PCG64
+    cdef bint draws_first = strategy != PRODUCT_PCG64
+    cdef ChunkBuffers buffers = ChunkBuffers(n_rows, strategy == QUADRATIC)
+    cdef const double[::1] log_target
+    cdef Py_ssize_t c, n_drawn = 0, n_dry = 0
+    cdef Chunk ch
+    cdef ScanState st
+    ch.log_target = NULL
+    ch.prog = &prog[0, 0]
+    ch.n_rows = n_rows
+    ch.bitgen = bg
+    ch.proposal_params = &params[0]
+    # product mode with a uniform proposal inside the support: x = p0 + p1*u, u in [0, 1), and
+    # rounding is monotone, so p0 <= x <= fl(p0 + p1) and the support test can be skipped
+    ch.inside_support = (product and code == PROPOSAL_UNIFORM
+                         and params[0] >= prog[0, ROW_SUPPORT_LOW]
+                         and params[0] + params[1] <= prog[0, ROW_SUPPORT_HIGH])
+    ch.n_wanted = n
+    ch.stop_on_violation = stop_on_violation
+    ch.violation_tol = violation_tol
+    ch.out = &out[0]
+    st.n_acc = 0
+    st.n_exam = 0
+    st.max_g = 0.0 if product else -INFINITY
+    st.x_max = NAN
+    st.status = STATUS_OK
+    while st.n_acc < n:
+        c = chunk_len(n - st.n_acc, st.n_exam, st.n_acc, prior_rate, n_dry,
+                      max_proposals - n_drawn)
+        if c <= 0:
+            st.status = STATUS_BUDGET
+            break
+        ch.length = c
+        if draws_first:
+            buffers.reserve(&ch, c)
+        with lock, nogil:
+            if draws_first:
+                fill_proposals(bg, fast, code, ch.proposal_params, <double *>ch.x, c)
+                fill_uniform(bg, fast, <double *>ch.u, c)
+            if not callable_target:
+                scan(&ch, &st)
+        if callable_target:
+            log_target = logp(buffers.x[:c].copy())  # the callable may keep it: never scratch
+            ch.log_target = &log_target[0]
+            with nogil:
+                scan(&ch, &st)
+        n_drawn += c
+        PyErr_CheckSignals()
+        if st.status != STATUS_OK:
+            break
+        if st.n_acc == 0:
+            n_dry += 1
+    if product:
+        st.max_g = log(st.max_g) if st.max_g > 0.0 else -INFINITY
+    return st.n_exam, st.n_acc, st.max_g, st.x_max, st.status
