@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
+import rsft
 from rsft import _reference
 from _helpers import same_state as _same_state
 from rsft.acceptors import (AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold,
@@ -428,3 +429,12 @@ def test_empty_candidate_sets(backend):
             assert res.mask.shape == shape and res.n_accepted == 0
         assert _same_state(rng.bit_generator.state, before)
     assert TopK(2, backend=backend).accept(np.zeros((0, 4)), rng=0).mask.shape == (0, 4)
+
+
+def test_zero_dim_array_parameters_of_acceptors():
+    r = np.array([[1.0, 2.0, 3.0]])
+    a = rsft.StatisticalRS(1.0, r_max=np.array(20.0)).accept(r, rng=0)
+    b = rsft.StatisticalRS(1.0, r_max=20.0).accept(r, rng=0)
+    assert np.array_equal(a.mask, b.mask)
+    t = rsft.Threshold(np.array(2.0)).accept(r)
+    assert t.mask.tolist() == [[False, True, True]]

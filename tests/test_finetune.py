@@ -287,3 +287,15 @@ def test_history_api():
     with pytest.raises(ValueError, match="expected"):
         h.append({"round": 1})
     assert "History(1 rounds" in repr(h)
+
+
+def test_reference_sharing_the_policy_is_refused():
+    pol = rsft.SoftmaxPolicy(3, 5)
+    X = np.random.default_rng(0).normal(size=(4, 3))
+
+    def reward(X_, a, rng):
+        return a.astype(float)
+
+    with pytest.raises(ValueError, match="shares parameter arrays"):
+        RSFTTrainer(pol, reward, rsft.StatisticalRS(0.5, r_max=4.0), X, reference=pol,
+                    proposal="reference")

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 from scipy.special import expit, log_softmax
 
+import rsft
 from rsft.losses import MSE, BCEWithLogits, SoftmaxCrossEntropy
 from rsft.optim import SGD, Adam
 from rsft.models import (GaussianPolicy, LinearRegression, LogisticRegression, SoftmaxPolicy,
@@ -371,3 +372,13 @@ def test_bad_fit_arguments():
     with pytest.raises(ValueError, match="weights must have shape"):
         fit(m, X, y, MSE(), opt, 1, weights=np.ones(3))
     assert fit(m, X, y, MSE(), opt, 0).shape == (0,)
+
+
+def test_softmax_policy_refuses_non_finite_logits(backend):
+    p = rsft.SoftmaxPolicy(2, 4)
+    p.backend = backend
+    with pytest.raises(ValueError, match="not all finite"):
+        p.sample(np.array([[np.nan, 0.0], [0.0, 0.0]]), 5, 0)
+    p.params[0][0, 0] = np.inf
+    with pytest.raises(ValueError, match="not all finite"):
+        p.sample(np.ones((1, 2)), 5, 0)

@@ -395,7 +395,7 @@ cdef enum Strategy:
 #: the scan of each strategy, indexed by Strategy
 cdef scan_fn[4] STRATEGY_SCAN = [scan_log_ratio, scan_quadratic, scan_product,
                                  scan_product_pcg64]
-STRATEGY_NAMES = ("log_ratio", "quadratic", "product", "product_pcg64")
+_STRATEGY_NAMES = ("log_ratio", "quadratic", "product", "product_pcg64")
 
 
 cdef Strategy choose_strategy(const double *prog, Py_ssize_t n_rows, int family,
@@ -414,7 +414,7 @@ cdef Strategy choose_strategy(const double *prog, Py_ssize_t n_rows, int family,
     return LOG_RATIO
 
 
-cdef class ChunkBuffers:
+cdef class _ChunkBuffers:
     """The chunk arrays of one call, grown to the longest chunk (numpy arrays, so a chunk can
     be handed to a callable target)."""
     cdef object x, u, g, decisions, row_values
@@ -442,6 +442,12 @@ cdef class ChunkBuffers:
         if self.decide_first:
             g, d = self.g, self.decisions
             ch.g_buf, ch.decision_buf = &g[0], &d[0]
+
+
+def _chosen_strategy(rng, int code, const double[:, ::1] prog, bint callable_target):
+    """Test hook: the name of the strategy ``rejection_sample`` would use."""
+    return _STRATEGY_NAMES[<int>choose_strategy(&prog[0, 0], prog.shape[0], code, callable_target,
+                                                pcg64_inline(rng.bit_generator))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,7 +512,7 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     cdef scan_fn scan = STRATEGY_SCAN[<int>strategy]
     cdef bint product = strategy == PRODUCT or strategy == PRODUCT_PCG64
     cdef bint draws_first = strategy != PRODUCT_PCG64
-    cdef ChunkBuffers buffers = ChunkBuffers(n_rows, strategy == QUADRATIC)
+    cdef _ChunkBuffers buffers = _ChunkBuffers(n_rows, strategy == QUADRATIC)
     cdef const double[::1] log_target
     cdef Py_ssize_t c, n_drawn = 0, n_dry = 0
     cdef Chunk ch
