@@ -43,6 +43,13 @@ def _jsonable(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+def _plot_variants(axes, variants, curves):
+    """One line per variant on each axis: ``curves[j](variant)`` is its curve on ``axes[j]``."""
+    for name, v in variants.items():
+        for ax, curve in zip(axes, curves):
+            ax.plot(curve(v), label=name.split(" (")[0])
+
+
 def _plot(report, outdir):
     """Write one PNG per demo into ``outdir``; return the paths (or raise ImportError)."""
     import os
@@ -83,12 +90,9 @@ def _plot(report, outdir):
     if "moulding" in demos:
         r = demos["moulding"]
         fig, ax = plt.subplots(1, 3, figsize=(12, 3.6))
-        for name, v in r["variants"].items():
-            pr = v["per_round"]
-            lab = name.split(" (")[0]
-            ax[0].plot([q["yield"] for q in pr], label=lab)
-            ax[1].plot([q["cpk"] for q in pr], label=lab)
-            ax[2].plot([q["cycle_time"] for q in pr], label=lab)
+        _plot_variants(ax, r["variants"], [
+            lambda v, key=key: [q[key] for q in v["per_round"]]
+            for key in ("yield", "cpk", "cycle_time")])
         for a, t in zip(ax, ("yield", "Cpk", "cycle time (s)")):
             a.set(xlabel="round", title=t)
         ax[0].legend()
@@ -96,10 +100,8 @@ def _plot(report, outdir):
     if "bandit" in demos:
         r = demos["bandit"]
         fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-        for name, v in r["variants"].items():
-            h = v["history"]
-            ax[0].plot(h["expected_reward"], label=name.split(" (")[0])
-            ax[1].plot(h["kl"], label=name.split(" (")[0])
+        _plot_variants(ax, r["variants"], [lambda v: v["history"]["expected_reward"],
+                                           lambda v: v["history"]["kl"]])
         if "exact_target" in r:
             ax[0].axhline(r["exact_target"]["expected_reward"], color="k", ls="--", lw=0.8,
                           label="statistical-RS target")

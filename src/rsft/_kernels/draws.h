@@ -295,7 +295,7 @@ static inline void rsft_pcg_pair_close(rsft_pcg_pair *q, bitgen_t *bg)
 }
 #else
 typedef struct { int unused; } rsft_pcg_pair;
-/* never called: the caller takes the fused path only when RSFT_HAVE_PCG_FAST */
+/* never called: the caller draws beside the scan (PRODUCT_PCG64) only when RSFT_HAVE_PCG_FAST */
 static inline void rsft_pcg_pair_open(rsft_pcg_pair *q, bitgen_t *bg, ptrdiff_t n) {}
 static inline void rsft_pcg_pair_next(rsft_pcg_pair *q, double loc, double scale, double *x,
                                       double *u, ptrdiff_t m) {}

@@ -171,16 +171,16 @@ cdef struct Chunk:             # everything a strategy reads for one chunk of `l
     double *out
 
 
-ctypedef void (*scan_fn)(Chunk *ch, ScanState *st) noexcept nogil
+ctypedef void (*scan_fn)(Chunk *ch, ScanState *state) noexcept nogil
 
 
-cdef void scan_log_ratio(Chunk *ch, ScanState *st) noexcept nogil:
+cdef void scan_log_ratio(Chunk *ch, ScanState *state) noexcept nogil:
     """LOG_RATIO: examine the chunk in order with the row evaluation and the acceptance test;
     stop at the n-th acceptance or a violation. The store is branch-free: ``out[n_acc]`` is
     written for every proposal (in bounds, since n_acc < n here) and n_acc advances by the 0/1
     decision."""
-    cdef Py_ssize_t i, n_acc = st.n_acc, n = ch.n_wanted
-    cdef double g, xi, max_g = st.max_g, x_max = st.x_max
+    cdef Py_ssize_t i, n_acc = state.n_acc, n = ch.n_wanted
+    cdef double g, xi, max_g = state.max_g, x_max = state.x_max
     cdef const double *x = ch.x
     for i in range(ch.length):
         xi = x[i]
@@ -191,19 +191,19 @@ cdef void scan_log_ratio(Chunk *ch, ScanState *st) noexcept nogil:
             max_g = g
             x_max = xi
             if ch.stop_on_violation and g > ch.violation_tol:
-                st.status = STATUS_VIOLATION
-                st.n_exam += i + 1
+                state.status = STATUS_VIOLATION
+                state.n_exam += i + 1
                 break
         ch.out[n_acc] = xi
         n_acc += accept(g, ch.u[i])
         if n_acc == n:
-            st.n_exam += i + 1
+            state.n_exam += i + 1
             break
     else:
-        st.n_exam += ch.length
-    st.n_acc = n_acc
-    st.max_g = max_g
-    st.x_max = x_max
+        state.n_exam += ch.length
+    state.n_acc = n_acc
+    state.max_g = max_g
+    state.x_max = x_max
 
 
 cdef void decide_quadratic(Chunk *ch) noexcept nogil:
@@ -225,13 +225,13 @@ cdef void decide_quadratic(Chunk *ch) noexcept nogil:
         ch.decision_buf[i] = <unsigned char>squeeze(gi, 1.0 - ch.u[i])
 
 
-cdef bint compact_decided(Chunk *ch, ScanState *st) noexcept nogil:
+cdef bint compact_decided(Chunk *ch, ScanState *state) noexcept nogil:
     """Pass 2 of QUADRATIC: resolve UNDECIDED proposals with the log, compact the accepted ones
     (branch-free store), stop at the n-th acceptance, then track the maximum over the examined
-    prefix. Returns False, with st untouched, when the prefix holds a violation to stop at."""
-    cdef Py_ssize_t i, end = ch.length, n_acc = st.n_acc, imax = -1
+    prefix. Returns False, with state untouched, when the prefix holds a violation to stop at."""
+    cdef Py_ssize_t i, end = ch.length, n_acc = state.n_acc, imax = -1
     cdef int a
-    cdef double m = st.max_g
+    cdef double m = state.max_g
     for i in range(ch.length):
         a = ch.decision_buf[i]
         if a == UNDECIDED:
@@ -248,21 +248,21 @@ cdef bint compact_decided(Chunk *ch, ScanState *st) noexcept nogil:
     if imax >= 0:
         if ch.stop_on_violation and m > ch.violation_tol:
             return False
-        st.max_g = m
-        st.x_max = ch.x[imax]
-    st.n_acc = n_acc
-    st.n_exam += end
+        state.max_g = m
+        state.x_max = ch.x[imax]
+    state.n_acc = n_acc
+    state.n_exam += end
     return True
 
 
-cdef void scan_quadratic(Chunk *ch, ScanState *st) noexcept nogil:
+cdef void scan_quadratic(Chunk *ch, ScanState *state) noexcept nogil:
     """QUADRATIC (one row with only the polynomial part, e.g. normal/normal or a callable target
     with a normal proposal): a derived specialisation of LOG_RATIO with the same formulas
     (polynomial_part, in_support, squeeze), run as two passes, decide then compact. A chunk
     holding a violation to stop at is rescanned by LOG_RATIO, which stops exactly there."""
     decide_quadratic(ch)
-    if not compact_decided(ch, st):
-        scan_log_ratio(ch, st)
+    if not compact_decided(ch, state):
+        scan_log_ratio(ch, state)
 
 
 cdef enum:
@@ -275,31 +275,31 @@ cdef inline void ratio_block(const double *x, Py_ssize_t m, long k1, long k2, do
     by binary exponentiation in the order of rsft._reference.sampler.power, one power step at a
     time over the whole block (loops that vectorise).
     ``inside``: every x[i] is known to lie in the support (the test is skipped)."""
-    cdef double bx[PBLOCK]
-    cdef double by[PBLOCK]
-    cdef double ry[PBLOCK]
+    cdef double x_pow[PBLOCK]      # x**(2**j) and (1 - x)**(2**j), squared step by step
+    cdef double y_pow[PBLOCK]
+    cdef double ry[PBLOCK]         # the (1 - x) factor of the result
     cdef double v
     cdef Py_ssize_t i
     for i in range(m):
-        bx[i] = x[i]
-        by[i] = 1.0 - x[i]
+        x_pow[i] = x[i]
+        y_pow[i] = 1.0 - x[i]
         r[i] = 1.0
         ry[i] = 1.0
     while k1 or k2:
         if k1 & 1:
             for i in range(m):
-                r[i] = r[i] * bx[i]
+                r[i] = r[i] * x_pow[i]
         if k2 & 1:
             for i in range(m):
-                ry[i] = ry[i] * by[i]
+                ry[i] = ry[i] * y_pow[i]
         k1 >>= 1
         k2 >>= 1
         if k1:
             for i in range(m):
-                bx[i] = bx[i] * bx[i]
+                x_pow[i] = x_pow[i] * x_pow[i]
         if k2:
             for i in range(m):
-                by[i] = by[i] * by[i]
+                y_pow[i] = y_pow[i] * y_pow[i]
     if inside:
         for i in range(m):
             r[i] = e0 * r[i] * ry[i]
@@ -310,39 +310,39 @@ cdef inline void ratio_block(const double *x, Py_ssize_t m, long k1, long k2, do
 
 
 cdef bint product_block(Chunk *ch, const double *x, const double *u, Py_ssize_t m,
-                        ScanState *st) noexcept nogil:
+                        ScanState *state) noexcept nogil:
     """Product mode over one block of m <= PBLOCK proposals: compare v with the ratio itself;
-    st.max_g holds the largest ratio (its log is taken at the end of the call). Returns True
+    state.max_g holds the largest ratio (its log is taken at the end of the call). Returns True
     when the scan stops inside the block (n reached, or a violation).
 
     A block that cannot reach n is first compacted branch-free, and redone one proposal at a
     time only if it holds a new largest ratio (rare once the maximum has settled)."""
     cdef const double *row = ch.prog
-    cdef Py_ssize_t i, n_acc = st.n_acc, n = ch.n_wanted
-    cdef double r, xi, max_g = st.max_g
-    cdef double rb[PBLOCK]
+    cdef Py_ssize_t i, n_acc = state.n_acc, n = ch.n_wanted
+    cdef double r, xi, max_g = state.max_g
+    cdef double ratios[PBLOCK]
     cdef int above = 1
     cdef bint stopped = False
     ratio_block(x, m, <long>row[ROW_LOG_X_COEF], <long>row[ROW_LOG1M_X_COEF],
-                row[ROW_EXP_CONST], row, ch.inside_support, rb)
+                row[ROW_EXP_CONST], row, ch.inside_support, ratios)
     if n_acc + m < n:
         above = 0
         for i in range(m):
-            r = rb[i]
+            r = ratios[i]
             ch.out[n_acc] = x[i]
             n_acc += (1.0 - u[i]) <= r
             above |= r > max_g
         if above:
-            n_acc = st.n_acc
+            n_acc = state.n_acc
     if above:
         for i in range(m):
-            r = rb[i]
+            r = ratios[i]
             xi = x[i]
             if r > max_g:
                 max_g = r
-                st.x_max = xi
+                state.x_max = xi
                 if ch.stop_on_violation and r > 1.0 + ch.violation_tol:
-                    st.status = STATUS_VIOLATION
+                    state.status = STATUS_VIOLATION
                     stopped = True
                     break
             ch.out[n_acc] = xi
@@ -350,40 +350,40 @@ cdef bint product_block(Chunk *ch, const double *x, const double *u, Py_ssize_t 
             if n_acc == n:
                 stopped = True
                 break
-    st.n_exam += i + 1 if stopped else m
-    st.n_acc = n_acc
-    st.max_g = max_g
+    state.n_exam += i + 1 if stopped else m
+    state.n_acc = n_acc
+    state.max_g = max_g
     return stopped
 
 
-cdef void scan_product(Chunk *ch, ScanState *st) noexcept nogil:
+cdef void scan_product(Chunk *ch, ScanState *state) noexcept nogil:
     """PRODUCT: product mode over the drawn chunk, a block at a time."""
     cdef Py_ssize_t j = 0, m
     while j < ch.length:
         m = min(<Py_ssize_t>PBLOCK, ch.length - j)
-        if product_block(ch, &ch.x[j], &ch.u[j], m, st):
+        if product_block(ch, &ch.x[j], &ch.u[j], m, state):
             return
         j += m
 
 
-cdef void scan_product_pcg64(Chunk *ch, ScanState *st) noexcept nogil:
+cdef void scan_product_pcg64(Chunk *ch, ScanState *state) noexcept nogil:
     """PRODUCT_PCG64: product mode with a uniform proposal on an exact PCG64. The chunk's c
     proposals and c uniforms are drawn a block at a time beside the scan (two chains of one
     stream, see rsft_pcg_pair in draws.h), never stored whole; the generator ends after all 2c
     draws, as when they are drawn first. The caller holds the Generator's lock."""
-    cdef rsft_pcg_pair q
-    cdef double xb[PBLOCK]
-    cdef double ub[PBLOCK]
+    cdef rsft_pcg_pair pair
+    cdef double x_block[PBLOCK]
+    cdef double u_block[PBLOCK]
     cdef Py_ssize_t j = 0, m
-    cdef const double *par = ch.proposal_params
-    rsft_pcg_pair_open(&q, ch.bitgen, ch.length)
+    cdef const double *params = ch.proposal_params
+    rsft_pcg_pair_open(&pair, ch.bitgen, ch.length)
     while j < ch.length:
         m = min(<Py_ssize_t>PBLOCK, ch.length - j)
-        rsft_pcg_pair_next(&q, par[0], par[1], xb, ub, m)
-        if product_block(ch, xb, ub, m, st):
+        rsft_pcg_pair_next(&pair, params[0], params[1], x_block, u_block, m)
+        if product_block(ch, x_block, u_block, m, state):
             break
         j += m
-    rsft_pcg_pair_close(&q, ch.bitgen)
+    rsft_pcg_pair_close(&pair, ch.bitgen)
 
 
 cdef enum Strategy:
@@ -516,7 +516,7 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     cdef const double[::1] log_target
     cdef Py_ssize_t c, n_drawn = 0, n_dry = 0
     cdef Chunk ch
-    cdef ScanState st
+    cdef ScanState state
     ch.log_target = NULL
     ch.prog = &prog[0, 0]
     ch.n_rows = n_rows
@@ -531,16 +531,16 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
     ch.stop_on_violation = stop_on_violation
     ch.violation_tol = violation_tol
     ch.out = &out[0]
-    st.n_acc = 0
-    st.n_exam = 0
-    st.max_g = 0.0 if product else -INFINITY
-    st.x_max = NAN
-    st.status = STATUS_OK
-    while st.n_acc < n:
-        c = chunk_len(n - st.n_acc, st.n_exam, st.n_acc, prior_rate, n_dry,
+    state.n_acc = 0
+    state.n_exam = 0
+    state.max_g = 0.0 if product else -INFINITY
+    state.x_max = NAN
+    state.status = STATUS_OK
+    while state.n_acc < n:
+        c = chunk_len(n - state.n_acc, state.n_exam, state.n_acc, prior_rate, n_dry,
                       max_proposals - n_drawn)
         if c <= 0:
-            st.status = STATUS_BUDGET
+            state.status = STATUS_BUDGET
             break
         ch.length = c
         if draws_first:
@@ -550,18 +550,18 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
                 fill_proposals(bg, fast, code, ch.proposal_params, <double *>ch.x, c)
                 fill_uniform(bg, fast, <double *>ch.u, c)
             if not callable_target:
-                scan(&ch, &st)
+                scan(&ch, &state)
         if callable_target:
             log_target = logp(buffers.x[:c].copy())  # the callable may keep it: never scratch
             ch.log_target = &log_target[0]
             with nogil:
-                scan(&ch, &st)
+                scan(&ch, &state)
         n_drawn += c
         PyErr_CheckSignals()
-        if st.status != STATUS_OK:
+        if state.status != STATUS_OK:
             break
-        if st.n_acc == 0:
+        if state.n_acc == 0:
             n_dry += 1
     if product:
-        st.max_g = log(st.max_g) if st.max_g > 0.0 else -INFINITY
-    return st.n_exam, st.n_acc, st.max_g, st.x_max, st.status
+        state.max_g = log(state.max_g) if state.max_g > 0.0 else -INFINITY
+    return state.n_exam, state.n_acc, state.max_g, state.x_max, state.status
