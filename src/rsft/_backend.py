@@ -71,6 +71,14 @@ def resolve(backend=None):
     return _default if backend is None else _check_name(backend)
 
 
-def kernels(name):
-    """The kernel module of backend ``name``."""
-    return _modules[name]
+def kernels(*names):
+    """The kernel module of the first of ``names`` that is not None, else of the process default.
+
+    ``kernels()`` is the default's, ``kernels(obj.backend)`` an object's (its own or the
+    default), ``kernels(backend, obj.backend)`` one call's choice before the object's, and
+    ``kernels("numpy")`` the reference's. Every name is checked (``ValueError`` if unknown).
+    """
+    for name in names:
+        if name is not None:
+            return _modules[_check_name(name)]
+    return _modules[_default]

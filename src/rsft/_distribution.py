@@ -10,8 +10,7 @@ direction only.
 
 import numpy as np
 
-from . import _backend
-from ._rng import as_generator, check_count
+from . import _backend, _validate
 
 
 def _fmt(v):
@@ -57,14 +56,14 @@ class Distribution:
         TruncatedNormal rsft's rejection sampler, Mixture ``Generator.choice`` for the
         components and then each component's draws in component order.
         """
-        n = check_count(n)
-        rng = as_generator(rng)
+        n = _validate.count(n)
+        rng = _validate.generator(rng)
         return self._sample(n, rng)
 
     def _sample(self, n, rng):
         out = np.empty(n)
         # the process default backend: both draw the same bits, the compiled one faster
-        _backend.kernels(_backend.resolve()).draw_proposals(
+        _backend.kernels().draw_proposals(
             rng, self._code, self._proposal_params(), out)
         return out
 

@@ -18,15 +18,13 @@ final Generator state on both backends. Each class documents the random numbers 
 """
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-from . import _backend
-from ._rng import as_generator, check_count
+from . import _backend, _validate
 
 __all__ = ["Acceptor", "AcceptResult", "Threshold", "TopK", "StatisticalRS",
            "ApproximateTiltWarning"]
@@ -75,9 +73,7 @@ class AcceptResult:
 
 def _as_rewards(r):
     """``r`` as a C-contiguous float64 2-D array of finite rewards, or a clear error."""
-    a = np.asarray(r)
-    if a.dtype.kind not in "iuf":
-        raise TypeError(f"rewards must be real numbers (int or float), got dtype {a.dtype}")
+    a = _validate.real_array(r, "rewards", bool_ok=False)
     if a.ndim != 2:
         hint = " (for one context use r[None, :])" if a.ndim == 1 else ""
         raise ValueError(
@@ -91,25 +87,6 @@ def _as_rewards(r):
     return a
 
 
-def _real(x, name):
-    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf":
-        x = x.item()  # a 0-d array is a scalar
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.integer,
-                                                              np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
-    return float(x)
-
-
-def _check_round(round):
-    return check_count(round, "round")
-
-
-def _check_rng(rng):
-    """Validate ``rng`` for an acceptor that draws nothing (no Generator is created)."""
-    if rng is not None:
-        as_generator(rng)
-
-
 class Acceptor:
     """Base class of the reward acceptors: ``accept(r, rng=None, round=0) -> AcceptResult``.
 
@@ -117,12 +94,7 @@ class Acceptor:
     """
 
     def __init__(self, backend=None):
-        if backend is not None:
-            _backend.resolve(backend)
-        self.backend = backend
-
-    def _kernels(self):
-        return _backend.kernels(_backend.resolve(self.backend))
+        self.backend = _validate.backend(backend)
 
     def accept(self, r, rng=None, round=0):  # pragma: no cover - abstract
         """Decide which candidates to keep (see the subclasses)."""
@@ -166,25 +138,19 @@ class Threshold(Acceptor):
     def __init__(self, tau, *, strict=False, backend=None):
         super().__init__(backend)
         if not callable(tau):
-            tau = self._check_tau(tau, "tau")
+            tau = _validate.real(tau, "tau", finite=False, scalar_arrays=True)
         self.tau = tau
         self.strict = bool(strict)
 
     def __repr__(self):
         return f"Threshold(tau={self.tau!r}, strict={self.strict})"
 
-    @staticmethod
-    def _check_tau(value, what):
-        value = _real(value, what)
-        if math.isnan(value):
-            raise ValueError(f"{what} must not be NaN")
-        return value
-
     def tau_at(self, round=0):
         """The threshold used in round ``round`` (the schedule's value, or the constant)."""
-        round = _check_round(round)
+        round = _validate.count(round, "round")
         if callable(self.tau):
-            return self._check_tau(self.tau(round), f"tau({round}) (the schedule's value)")
+            return _validate.real(self.tau(round), f"tau({round}) (the schedule's value)",
+                                  finite=False, scalar_arrays=True)
         return self.tau
 
     def accept(self, r, rng=None, round=0):
@@ -205,10 +171,11 @@ class Threshold(Acceptor):
             ``mask`` of shape ``r.shape``; ``weights`` None.
         """
         r = _as_rewards(r)
-        _check_rng(rng)
+        if rng is not None:  # validated only: nothing is drawn, so no Generator is made
+            _validate.generator(rng)
         tau = self.tau_at(round)
         mask = np.empty(r.shape, dtype=np.bool_)
-        self._kernels().threshold_accept(r, tau, self.strict, mask)
+        _backend.kernels(self.backend).threshold_accept(r, tau, self.strict, mask)
         return AcceptResult(mask)
 
 
@@ -254,10 +221,7 @@ class TopK(Acceptor):
 
     def __init__(self, k, *, backend=None):
         super().__init__(backend)
-        k = check_count(k, "k")
-        if k < 1:
-            raise ValueError("k must be >= 1 (k = 1 is best-of-n)")
-        self.k = k
+        self.k = _validate.count(k, "k", minimum=1)
 
     def __repr__(self):
         return f"TopK(k={self.k})"
@@ -281,14 +245,14 @@ class TopK(Acceptor):
             ``mask`` with exactly ``k`` True per row; ``weights`` None.
         """
         r = _as_rewards(r)
-        _check_round(round)
+        _validate.count(round, "round")
         if self.k > r.shape[1]:
             raise ValueError(
                 f"TopK(k={self.k}) needs at least {self.k} candidates per context, got "
                 f"n_candidates = {r.shape[1]}; use a smaller k or propose more candidates")
-        rng = as_generator(rng)
+        rng = _validate.generator(rng)
         mask = np.empty(r.shape, dtype=np.bool_)
-        self._kernels().topk_accept(rng, r, self.k, mask)
+        _backend.kernels(self.backend).topk_accept(rng, r, self.k, mask)
         return AcceptResult(mask)
 
 
@@ -351,13 +315,10 @@ class StatisticalRS(Acceptor):
 
     def __init__(self, beta, r_max=None, *, backend=None):
         super().__init__(backend)
-        beta = _real(beta, "beta")
-        if not (math.isfinite(beta) and beta > 0.0):
-            raise ValueError(f"beta must be finite and > 0, got {beta}")
-        self.beta = beta
+        self.beta = _validate.real(beta, "beta", lo=0.0, lo_open=True, scalar_arrays=True)
         if r_max is not None:
             if np.ndim(r_max) == 0:
-                r_max = _real(r_max, "r_max")
+                r_max = _validate.real(r_max, "r_max", scalar_arrays=True)
             else:
                 a = np.asarray(r_max)
                 if a.dtype.kind not in "iuf" or a.ndim != 1:
@@ -424,10 +385,11 @@ class StatisticalRS(Acceptor):
             ``mask`` of shape ``r.shape`` and ``weights``, the acceptance probabilities.
         """
         r = _as_rewards(r)
-        _check_round(round)
+        _validate.count(round, "round")
         bound = self._bounds(r)
-        rng = as_generator(rng)
+        rng = _validate.generator(rng)
         mask = np.empty(r.shape, dtype=np.bool_)
         log_prob = np.empty(r.shape)
-        self._kernels().statistical_rs_accept(rng, r, bound, self.beta, mask, log_prob)
+        _backend.kernels(self.backend).statistical_rs_accept(rng, r, bound, self.beta, mask,
+                                                             log_prob)
         return AcceptResult(mask, np.exp(log_prob))

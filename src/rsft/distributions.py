@@ -7,10 +7,10 @@ log-ratio programs evaluated by the kernels.
 """
 
 import math
-import numbers
 
 import numpy as np
 
+from . import _validate
 from ._distribution import Distribution
 from ._program import Proposal, Terms
 from .sampling import RejectionSampler
@@ -23,26 +23,12 @@ __all__ = [
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _param(name, value, *, positive=False, allow_inf=False):
-    """Validate one real parameter; return it as a Python float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if math.isnan(v):
-        raise ValueError(f"{name} must not be NaN")
-    if math.isinf(v) and not allow_inf:
-        raise ValueError(f"{name} must be finite, got {v}")
-    if positive and not v > 0.0:
-        raise ValueError(f"{name} must be > 0, got {v}")
-    return v
-
-
 class _LocScale(Distribution):
     """A location-scale family with parameters ``loc`` (finite) and ``scale`` (> 0)."""
 
     def __init__(self, loc=0.0, scale=1.0):
-        self.loc = _param("loc", loc)
-        self.scale = _param("scale", scale, positive=True)
+        self.loc = _validate.real(loc, "loc")
+        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
 
     def _params(self):
         return (self.loc, self.scale)
@@ -71,8 +57,8 @@ class Uniform(Distribution):
     _code = Proposal.UNIFORM
 
     def __init__(self, low=0.0, high=1.0):
-        self.low = _param("low", low)
-        self.high = _param("high", high)
+        self.low = _validate.real(low, "low")
+        self.high = _validate.real(high, "high")
         if not self.low < self.high:
             raise ValueError(f"Uniform needs low < high, got low={self.low}, high={self.high}")
         if not math.isfinite(self.high - self.low):
@@ -98,7 +84,7 @@ class Exponential(Distribution):
     _code = Proposal.EXPONENTIAL
 
     def __init__(self, scale=1.0):
-        self.scale = _param("scale", scale, positive=True)
+        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
 
     def _params(self):
         return (self.scale,)
@@ -132,9 +118,9 @@ class StudentT(Distribution):
     _code = Proposal.STUDENT_T
 
     def __init__(self, df, loc=0.0, scale=1.0):
-        self.df = _param("df", df, positive=True)
-        self.loc = _param("loc", loc)
-        self.scale = _param("scale", scale, positive=True)
+        self.df = _validate.real(df, "df", lo=0.0, lo_open=True)
+        self.loc = _validate.real(loc, "loc")
+        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
 
     def _params(self):
         return (self.df, self.loc, self.scale)
@@ -168,8 +154,8 @@ class Beta(Distribution):
     """Beta distribution on [0, 1] with shape parameters ``a`` and ``b``."""
 
     def __init__(self, a, b):
-        self.a = _param("a", a, positive=True)
-        self.b = _param("b", b, positive=True)
+        self.a = _validate.real(a, "a", lo=0.0, lo_open=True)
+        self.b = _validate.real(b, "b", lo=0.0, lo_open=True)
 
     def _params(self):
         return (self.a, self.b)
@@ -234,10 +220,10 @@ class TruncatedNormal(Distribution):
     """
 
     def __init__(self, loc, scale, low, high):
-        self.loc = _param("loc", loc)
-        self.scale = _param("scale", scale, positive=True)
-        self.low = _param("low", low, allow_inf=True)
-        self.high = _param("high", high, allow_inf=True)
+        self.loc = _validate.real(loc, "loc")
+        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
+        self.low = _validate.real(low, "low", finite=False)
+        self.high = _validate.real(high, "high", finite=False)
         if not self.low < self.high:
             raise ValueError(
                 f"TruncatedNormal needs low < high, got low={self.low}, high={self.high}")

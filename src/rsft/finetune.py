@@ -18,12 +18,10 @@ no policy, candidates, reward or acceptor, and a reward problem has no target de
 """
 
 import math
-import numbers
 
 import numpy as np
 
-from . import _backend
-from ._rng import as_generator, check_count
+from . import _backend, _validate
 from .acceptors import Acceptor
 from .losses import MSE, SoftmaxCrossEntropy
 from .models import GaussianPolicy, SoftmaxPolicy, fit as _fit_model
@@ -152,10 +150,10 @@ class _Trainer:
         History
             :attr:`history` (all rounds so far).
         """
-        rounds = check_count(rounds, "rounds")
+        rounds = _validate.count(rounds, "rounds")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        gen = as_generator(rng)
+        gen = _validate.generator(rng)
         bar = _progress_bar(progress, rounds, type(self).__name__)
         try:
             for _ in range(rounds):
@@ -237,14 +235,12 @@ class DensityTrainer(_Trainer):
         if not callable(objective):
             raise TypeError("objective must be a callable objective(params, x) -> "
                             "(value, grads)")
-        params = [params] if isinstance(params, np.ndarray) else list(params)
+        params = _validate.array_list(params, "params")
         self.params = params
         self.optimizer = _check_optimizer(optimizer, params)
         self.sampler = sampler
         self.objective = objective
-        self.batch_size = check_count(batch_size, "batch_size")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        self.batch_size = _validate.count(batch_size, "batch_size", minimum=1)
 
     def _round(self, gen, t):
         x, st = self.sampler.sample_with_stats(self.batch_size, gen)
@@ -360,13 +356,9 @@ class RSFTTrainer(_Trainer):
             raise ValueError(f"proposal must be 'current' or 'reference', got {proposal!r}")
         if refit not in ("current", "base"):
             raise ValueError(f"refit must be 'current' or 'base', got {refit!r}")
-        if backend is not None:
-            _backend.resolve(backend)
-        self.backend = backend
+        self.backend = _validate.backend(backend)
         self.discrete = isinstance(policy, SoftmaxPolicy)
-        X = np.asarray(contexts)
-        if X.dtype.kind not in "buif":
-            raise TypeError(f"contexts must be real numbers, got dtype {X.dtype}")
+        X = _validate.real_array(contexts, "contexts")
         if X.ndim != 2 or X.shape[1] != policy.n_features:
             raise ValueError(f"contexts must have shape (n_contexts, {policy.n_features}), "
                              f"got {X.shape}")
@@ -375,16 +367,9 @@ class RSFTTrainer(_Trainer):
         if not np.isfinite(X).all():
             raise ValueError("contexts contain NaN or infinity")
         self.contexts = np.ascontiguousarray(X, dtype=policy.dtype)
-        self.n_candidates = check_count(n_candidates, "n_candidates")
-        if self.n_candidates < 1:
-            raise ValueError("n_candidates must be >= 1")
-        self.epochs = check_count(epochs, "epochs")
-        if batch_size is not None and (
-                isinstance(batch_size, (bool, np.bool_))
-                or not isinstance(batch_size, (numbers.Integral, np.integer)) or batch_size < 1):
-            raise ValueError(f"batch_size must be None or a positive integer, got "
-                             f"{batch_size!r}")
-        self.batch_size = batch_size
+        self.n_candidates = _validate.count(n_candidates, "n_candidates", minimum=1)
+        self.epochs = _validate.count(epochs, "epochs")
+        self.batch_size = _validate.batch_size(batch_size)
         self.policy = policy
         if backend is not None:
             policy.backend = backend
@@ -503,9 +488,7 @@ class RSFTTrainer(_Trainer):
         """
         if not self.discrete:
             raise TypeError("tilted_target needs a discrete (softmax) policy")
-        beta = float(beta)
-        if not (math.isfinite(beta) and beta > 0):
-            raise ValueError(f"beta must be finite and > 0, got {beta}")
+        beta = _validate.real(beta, "beta", lo=0.0, lo_open=True)
         lq = _log_softmax(self.reference.decision_function(self.contexts))
         lp = _log_softmax(lq + self._table / beta)
         p = np.exp(lp)

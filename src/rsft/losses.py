@@ -48,13 +48,12 @@ import math
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _validate
 
 __all__ = ["Loss", "MSE", "BCEWithLogits", "SoftmaxCrossEntropy"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_EMPTY = {dt: (np.empty(0, dt), np.empty((0, 0), dt)) for dt in _FLOATS}
+_EMPTY = {dt: (np.empty(0, dt), np.empty((0, 0), dt)) for dt in _validate.FLOATS}
 
 
 def _as_pred(pred, name="pred"):
@@ -65,7 +64,7 @@ def _as_pred(pred, name="pred"):
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must be a real floating array, got {type(pred).__name__}: "
                             f"{exc}") from None
-    if pred.dtype not in _FLOATS:
+    if pred.dtype not in _validate.FLOATS:
         raise TypeError(f"{name} must have dtype float32 or float64, got {pred.dtype}; "
                         f"convert it with np.asarray({name}, dtype=np.float64)")
     if pred.ndim == 0:
@@ -79,10 +78,7 @@ def _as_pred(pred, name="pred"):
 
 def _as_real(a, dtype, name):
     """``a`` cast to ``dtype`` (bool, integer or floating input), C-contiguous."""
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "buif":
-        raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return np.ascontiguousarray(_validate.real_array(a, name), dtype=dtype)
 
 
 def _as_weights(weights, n, dtype):
@@ -109,16 +105,11 @@ class Loss:
     def __init__(self, reduction="mean", backend=None):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-        if backend is not None:
-            _backend._check_name(backend)
         self.reduction = reduction
-        self.backend = backend
+        self.backend = _validate.backend(backend)
 
     def __repr__(self):
         return f"{type(self).__name__}(reduction={self.reduction!r})"
-
-    def _kernels(self):
-        return _backend.kernels(_backend.resolve(self.backend))
 
     def value(self, pred, target, weights=None):
         """The loss (a float, or an ndarray for ``reduction="none"``)."""
@@ -152,7 +143,7 @@ class _Elementwise(Loss):
         empty2 = _EMPTY[dt][1]
         per = np.empty(pred.shape, dt) if self.reduction == "none" else None
         grad = np.empty(pred.shape, dt) if want_grad else None
-        total = getattr(self._kernels(), self._kernel_name)(
+        total = getattr(_backend.kernels(self.backend), self._kernel_name)(
             p2, t2, w, scale, empty2 if per is None else per.reshape(n, -1),
             empty2 if grad is None else grad.reshape(n, -1))
         if not math.isfinite(total):
@@ -236,7 +227,7 @@ class SoftmaxCrossEntropy(Loss):
         e1, e2 = _EMPTY[dt]
         per = np.empty(n, dt) if self.reduction == "none" else None
         grad = np.empty((n, k), dt) if want_grad else None
-        K = self._kernels()
+        K = _backend.kernels(self.backend)
         fn = K.softmax_xent_labels if labels else K.softmax_xent_probs
         total = fn(z, tgt, w, scale, e1 if per is None else per, e2 if grad is None else grad)
         if not math.isfinite(total):

@@ -17,34 +17,14 @@ Every model is linear in the features: ``out = X @ W + b``. It has
 """
 
 import math
-import numbers
 
 import numpy as np
 
-from . import _backend
-from ._rng import as_generator, check_count
+from . import _backend, _validate
 
 __all__ = ["LinearRegression", "LogisticRegression", "SoftmaxPolicy", "GaussianPolicy", "fit"]
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _check_dim(n, name):
-    n = check_count(n, name)
-    if n < 1:
-        raise ValueError(f"{name} must be >= 1, got {n}")
-    return n
-
-
-def _check_dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in _FLOATS:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
-    return dt
 
 
 def _as_actions(actions, n, k):
@@ -63,11 +43,9 @@ class _Linear:
     """``out = X @ W + b`` with ``W`` of shape (d,) or (d, m) and ``b`` of shape (1,) or (m,)."""
 
     def __init__(self, n_features, n_outputs, fit_intercept, dtype, backend):
-        self.n_features = _check_dim(n_features, "n_features")
-        self.dtype = _check_dtype(dtype)
-        if backend is not None:
-            _backend._check_name(backend)
-        self.backend = backend
+        self.n_features = _validate.count(n_features, "n_features", minimum=1)
+        self.dtype = _validate.float_dtype(dtype)
+        self.backend = _validate.backend(backend)
         self.fit_intercept = bool(fit_intercept)
         self._vector = n_outputs is None
         wshape = (self.n_features,) if self._vector else (self.n_features, n_outputs)
@@ -86,13 +64,8 @@ class _Linear:
         """The bias array ``b`` (``params[1]``), or None without intercept."""
         return self.params[1] if self.fit_intercept else None
 
-    def _kernels(self):
-        return _backend.kernels(_backend.resolve(self.backend))
-
     def _check_X(self, X):
-        arr = np.asarray(X)
-        if arr.dtype.kind not in "buif":
-            raise TypeError(f"X must be real numbers, got dtype {arr.dtype}")
+        arr = _validate.real_array(X, "X")
         if arr.ndim != 2 or arr.shape[1] != self.n_features:
             raise ValueError(f"X must have shape (n, {self.n_features}), got {arr.shape}")
         return arr.astype(self.dtype, copy=False)
@@ -163,7 +136,7 @@ class LogisticRegression(_Linear):
         """``P(y = 1 | x)`` per row, shape (n,) (stable sigmoid of the logits)."""
         z = np.ascontiguousarray(self.decision_function(X))
         out = np.empty_like(z)
-        self._kernels().sigmoid(z, out)
+        _backend.kernels(self.backend).sigmoid(z, out)
         return out
 
     def predict(self, X):
@@ -180,14 +153,14 @@ class SoftmaxPolicy(_Linear):
     """
 
     def __init__(self, n_features, n_actions, dtype=np.float64, backend=None):
-        self.n_actions = _check_dim(n_actions, "n_actions")
+        self.n_actions = _validate.count(n_actions, "n_actions", minimum=1)
         super().__init__(n_features, self.n_actions, True, dtype, backend)
 
     def probs(self, X):
         """Action probabilities, shape (n, n_actions)."""
         z = np.ascontiguousarray(self.decision_function(X))
         out = np.empty_like(z)
-        self._kernels().softmax(z, out)
+        _backend.kernels(self.backend).softmax(z, out)
         return out
 
     predict = probs
@@ -197,7 +170,7 @@ class SoftmaxPolicy(_Linear):
         z = np.ascontiguousarray(self.decision_function(X))
         a = _as_actions(actions, z.shape[0], self.n_actions)
         ls = np.empty_like(z)
-        self._kernels().log_softmax(z, ls)
+        _backend.kernels(self.backend).log_softmax(z, ls)
         if a.ndim == 1:
             return ls[np.arange(z.shape[0]), a]
         return np.take_along_axis(ls, a, axis=1)
@@ -209,8 +182,8 @@ class SoftmaxPolicy(_Linear):
         computed by the numpy reference softmax on both backends and the search is exact, so
         the draws are bit-identical across backends; the backend's kernel does the search.
         """
-        m = check_count(n_per_row, "n_per_row")
-        gen = as_generator(rng)
+        m = _validate.count(n_per_row, "n_per_row")
+        gen = _validate.generator(rng)
         z = np.ascontiguousarray(self.decision_function(X))
         if not np.all(np.isfinite(z)):
             raise ValueError("SoftmaxPolicy.sample: the logits X @ W + b are not all finite "
@@ -219,7 +192,7 @@ class SoftmaxPolicy(_Linear):
         _backend.kernels("numpy").softmax(z, p)   # numpy's exp on both: bit-identical draws
         u = gen.random((z.shape[0], m))
         out = np.empty((z.shape[0], m), dtype=np.int64)
-        self._kernels().categorical_inverse_cdf(p, u, out)
+        _backend.kernels(self.backend).categorical_inverse_cdf(p, u, out)
         return out
 
 
@@ -232,7 +205,7 @@ class GaussianPolicy(_Linear):
     """
 
     def __init__(self, n_features, n_outputs, sigma, dtype=np.float64, backend=None):
-        self.n_outputs = _check_dim(n_outputs, "n_outputs")
+        self.n_outputs = _validate.count(n_outputs, "n_outputs", minimum=1)
         super().__init__(n_features, self.n_outputs, True, dtype, backend)
         s = np.asarray(sigma, dtype=np.float64)
         if s.ndim not in (0, 1) or (s.ndim == 1 and s.shape != (self.n_outputs,)):
@@ -253,8 +226,8 @@ class GaussianPolicy(_Linear):
 
         Random stream: one ``rng.standard_normal((n, n_per_row, n_outputs))`` call.
         """
-        m = check_count(n_per_row, "n_per_row")
-        gen = as_generator(rng)
+        m = _validate.count(n_per_row, "n_per_row")
+        gen = _validate.generator(rng)
         mu = self.mean(X)
         eps = gen.standard_normal((mu.shape[0], m, self.n_outputs)).astype(self.dtype, copy=False)
         return mu[:, None, :] + self.sigma * eps
@@ -262,10 +235,7 @@ class GaussianPolicy(_Linear):
     def log_prob(self, X, actions):
         """Log-density of actions of shape (n, n_outputs) -> (n,) or (n, m, n_outputs) -> (n, m)."""
         mu = self.mean(X)
-        a = np.asarray(actions)
-        if a.dtype.kind not in "buif":
-            raise TypeError(f"actions must be real numbers, got dtype {a.dtype}")
-        a = a.astype(self.dtype, copy=False)
+        a = _validate.real_array(actions, "actions").astype(self.dtype, copy=False)
         if a.shape == mu.shape:
             r = (a - mu) / self.sigma
         elif a.ndim == 3 and a.shape[0] == mu.shape[0] and a.shape[2] == self.n_outputs:
@@ -291,7 +261,7 @@ def fit(model, X, y, loss, optimizer, epochs, batch_size=None, rng=None, weights
     batch_size : None (full batch: one step per epoch) or a positive int: each epoch visits the
         samples in the order of ``rng.permutation(n)``, in batches of ``batch_size`` (the last
         one may be smaller), one step per batch
-    rng : seed or Generator for the permutations (see :func:`rsft._rng.as_generator`); it
+    rng : seed or Generator for the permutations (see :func:`rsft._validate.generator`); it
         draws exactly one ``permutation(n)`` per epoch and is unused for full batches
 
     Returns
@@ -301,7 +271,7 @@ def fit(model, X, y, loss, optimizer, epochs, batch_size=None, rng=None, weights
         for ``reduction="sum"`` their sum, for ``"mean"`` their batch-size-weighted mean (for a
         full batch: the loss at the parameters the epoch started from).
     """
-    epochs = check_count(epochs, "epochs")
+    epochs = _validate.count(epochs, "epochs")
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError(f"optimizer must have a step(grads) method, got "
                         f"{type(optimizer).__name__}")
@@ -322,6 +292,7 @@ def fit(model, X, y, loss, optimizer, epochs, batch_size=None, rng=None, weights
         weights = np.asarray(weights)
         if weights.shape != (n,):
             raise ValueError(f"weights must have shape ({n},), got {weights.shape}")
+    batch_size = _validate.batch_size(batch_size)
     history = np.empty(epochs, dtype=np.float64)
     if batch_size is None:
         for e in range(epochs):
@@ -329,11 +300,7 @@ def fit(model, X, y, loss, optimizer, epochs, batch_size=None, rng=None, weights
             optimizer.step(grads)
             history[e] = value
         return history
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(
-            batch_size, (numbers.Integral, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be None or a positive integer, got {batch_size!r}")
-    batch_size = int(batch_size)
-    gen = as_generator(rng)
+    gen = _validate.generator(rng)
     for e in range(epochs):
         order = gen.permutation(n)
         acc = 0.0

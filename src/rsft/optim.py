@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _validate
 from .schedules import ConstantLR, CosineLR, InverseTimeLR, LRSchedule, StepLR
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
@@ -27,37 +27,17 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
 #: threads costs more than the pass); results do not depend on it.
 PARALLEL_MIN_SIZE = 1 << 15
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 # ---------------------------------------------------------------------------------------------
-# Validation helpers
+# Validation helpers (the checks shared with other modules are in rsft._validate)
 # ---------------------------------------------------------------------------------------------
-
-def _real(x, name):
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
-    return float(x)
-
 
 def _nonneg(x, name):
-    x = _real(x, name)
-    if not (math.isfinite(x) and x >= 0.0):
-        raise ValueError(f"invalid {name}: {x} (must be finite and >= 0)")
-    return x
+    return _validate.real(x, name, lo=0.0)
 
 
-def _unit(x, name, *, closed=False):
-    x = _real(x, name)
-    if not (0.0 <= x <= 1.0 if closed else 0.0 <= x < 1.0):
-        raise ValueError(f"invalid {name}: {x} (must be in [0, 1{']' if closed else ')'})")
-    return x
-
-
-def _flag(x, name):
-    if not isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {x!r}")
-    return bool(x)
+def _flags(hp, *names):
+    return {name: _validate.flag(hp[name], name) for name in names}
 
 
 def _lr(lr):
@@ -72,18 +52,12 @@ def _betas(betas):
         b1, b2 = betas
     except (TypeError, ValueError):
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-    return (_unit(b1, "beta1 (betas[0])"), _unit(b2, "beta2 (betas[1])"))
+    return (_validate.real(b1, "beta1 (betas[0])", lo=0.0, hi=1.0, hi_open=True),
+            _validate.real(b2, "beta2 (betas[1])", lo=0.0, hi=1.0, hi_open=True))
 
 
 def _check_params(params):
-    if isinstance(params, np.ndarray):
-        params = [params]
-    else:
-        try:
-            params = list(params)
-        except TypeError:
-            raise TypeError("params must be a numpy array or a list of numpy arrays, got "
-                            f"{type(params).__name__}") from None
+    params = _validate.array_list(params, "params")
     if not params:
         raise ValueError("params is empty: give at least one array to optimize")
     for i, p in enumerate(params):
@@ -91,7 +65,7 @@ def _check_params(params):
         if not isinstance(p, np.ndarray):
             raise TypeError(f"{where} must be a numpy array (it is updated in place), got "
                             f"{type(p).__name__}")
-        if p.dtype not in _FLOATS:
+        if p.dtype not in _validate.FLOATS:
             raise TypeError(f"{where} has dtype {p.dtype}; optimizers update float32 or float64 "
                             "arrays (native byte order) in place and never copy or cast them: "
                             "create the parameters with a floating dtype")
@@ -145,14 +119,8 @@ class Optimizer:
 
     def __init__(self, params, hyperparams, *, backend=None, n_threads=1):
         self._params = _check_params(params)
-        if backend is not None:
-            _backend.resolve(backend)
-        if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
-            raise TypeError(f"n_threads must be an integer, got {type(n_threads).__name__}")
-        if n_threads < 1:
-            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-        self.backend = backend
-        self.n_threads = int(n_threads)
+        self.backend = _validate.backend(backend)
+        self.n_threads = _validate.count(n_threads, "n_threads", minimum=1)
         self._hp = self._validate(dict(hyperparams))
         self._step = 0
         self._flat_params = [_flat_view(p) for p in self._params]
@@ -202,22 +170,10 @@ class Optimizer:
         if not callable(lr):
             return lr
         v = lr(t)
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-            raise TypeError(f"the lr schedule returned {v!r} at t={t}; expected a real number")
-        v = float(v)
-        if not (math.isfinite(v) and v >= 0.0):
-            raise ValueError(f"the lr schedule returned lr={v} at t={t} (must be finite, >= 0)")
-        return v
+        return _nonneg(v, f"the lr schedule's value (lr={v} at t={t})")
 
     def _check_grads(self, grads):
-        if isinstance(grads, np.ndarray):
-            grads = [grads]
-        else:
-            try:
-                grads = list(grads)
-            except TypeError:
-                raise TypeError("grads must be a numpy array or a list of numpy arrays, got "
-                                f"{type(grads).__name__}") from None
+        grads = _validate.array_list(grads, "grads")
         if len(grads) != len(self._params):
             raise ValueError(f"got {len(grads)} gradient arrays for {len(self._params)} "
                              "parameter arrays; give one gradient per parameter, in order")
@@ -248,7 +204,7 @@ class Optimizer:
         """
         flat = self._check_grads(grads)
         lr = self.lr_at(self._step)
-        kern = _backend.kernels(_backend.resolve(self.backend))
+        kern = _backend.kernels(self.backend)
         t = self._step + 1
         for p, g, st in zip(self._flat_params, flat, self._flat_state):
             nt = self.n_threads if p.shape[0] >= PARALLEL_MIN_SIZE else 1
@@ -287,8 +243,10 @@ class Optimizer:
             raise ValueError(f"not an optimizer state_dict (missing {exc})") from None
         if name != type(self).__name__:
             raise ValueError(f"state_dict is of a {name} optimizer, not {type(self).__name__}")
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"invalid step count {step!r} in state_dict")
+        try:
+            step = _validate.count(step, "step")
+        except (TypeError, ValueError):
+            raise ValueError(f"invalid step count {step!r} in state_dict") from None
         hp = self._validate(dict(hp))
         old_hp = self._hp
         self._hp = hp
@@ -373,12 +331,9 @@ class SGD(Optimizer):
     @classmethod
     def _validate(cls, hp):
         out = dict(lr=_lr(hp["lr"]), momentum=_nonneg(hp["momentum"], "momentum"),
-                   dampening=_real(hp["dampening"], "dampening"),
+                   dampening=_validate.real(hp["dampening"], "dampening"),
                    weight_decay=_nonneg(hp["weight_decay"], "weight_decay"),
-                   nesterov=_flag(hp["nesterov"], "nesterov"),
-                   maximize=_flag(hp["maximize"], "maximize"))
-        if not math.isfinite(out["dampening"]):
-            raise ValueError(f"invalid dampening: {out['dampening']} (must be finite)")
+                   **_flags(hp, "nesterov", "maximize"))
         if out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum > 0 and zero dampening")
         return out
@@ -442,8 +397,7 @@ class Adam(Optimizer):
     def _validate(cls, hp):
         return dict(lr=_lr(hp["lr"]), betas=_betas(hp["betas"]), eps=_nonneg(hp["eps"], "eps"),
                     weight_decay=_nonneg(hp["weight_decay"], "weight_decay"),
-                    amsgrad=_flag(hp["amsgrad"], "amsgrad"),
-                    maximize=_flag(hp["maximize"], "maximize"))
+                    **_flags(hp, "amsgrad", "maximize"))
 
     def _uses(self, name):
         return name != "max_exp_avg_sq" or self._hp["amsgrad"]
@@ -544,12 +498,12 @@ class RMSprop(Optimizer):
 
     @classmethod
     def _validate(cls, hp):
-        return dict(lr=_lr(hp["lr"]), alpha=_unit(hp["alpha"], "alpha", closed=True),
+        return dict(lr=_lr(hp["lr"]),
+                    alpha=_validate.real(hp["alpha"], "alpha", lo=0.0, hi=1.0),
                     eps=_nonneg(hp["eps"], "eps"),
                     weight_decay=_nonneg(hp["weight_decay"], "weight_decay"),
                     momentum=_nonneg(hp["momentum"], "momentum"),
-                    centered=_flag(hp["centered"], "centered"),
-                    maximize=_flag(hp["maximize"], "maximize"))
+                    **_flags(hp, "centered", "maximize"))
 
     def _uses(self, name):
         if name == "grad_avg":

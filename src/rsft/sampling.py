@@ -1,16 +1,13 @@
 """Rejection sampling from a target density under an envelope ``M`` times a proposal."""
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import _backend
-from . import _envelope
+from . import _backend, _envelope, _validate
 from ._program import Status
-from ._rng import as_generator, check_count
 from ._distribution import Distribution
 from .errors import EnvelopeViolationError, EnvelopeViolationWarning, ProposalBudgetExceeded
 
@@ -48,15 +45,6 @@ class SamplingStats:
     n_accepted: int
     acceptance_rate: float
     max_log_ratio: float
-
-
-def _check_log_M(log_M):
-    if isinstance(log_M, (bool, np.bool_)) or not isinstance(log_M, numbers.Real):
-        raise TypeError(f"log_M must be a real number or None, got {type(log_M).__name__}")
-    log_M = float(log_M)
-    if not math.isfinite(log_M):
-        raise ValueError(f"log_M must be finite, got {log_M}")
-    return log_M
 
 
 class RejectionSampler:
@@ -108,7 +96,7 @@ class RejectionSampler:
                 "proposal must be one of rsft.Normal, Uniform, Exponential, Laplace or "
                 f"StudentT; got {type(proposal).__name__}")
         if log_M is not None:
-            log_M = _check_log_M(log_M)
+            log_M = _validate.real(log_M, "log_M", expected="a real number or None")
         if isinstance(target, Distribution):
             self._callable = None
             prog, log_M, exact = _envelope.builtin_program(target, proposal, log_M)
@@ -125,20 +113,16 @@ class RejectionSampler:
                 "target must be an rsft distribution or a callable logpdf(x) -> ndarray; got "
                 f"{type(target).__name__}")
         if max_proposals is not None:
-            max_proposals = check_count(max_proposals, "max_proposals")
-            if max_proposals == 0:
-                raise ValueError("max_proposals must be >= 1")
+            max_proposals = _validate.count(max_proposals, "max_proposals", minimum=1)
         if on_violation not in ("raise", "warn"):
             raise ValueError(f"on_violation must be 'raise' or 'warn', got {on_violation!r}")
-        if backend is not None:
-            _backend.resolve(backend)
         self.target = target
         self.proposal = proposal
         self.log_M = log_M
         self.exact_log_M = exact
         self.max_proposals = max_proposals
         self.on_violation = on_violation
-        self.backend = backend
+        self.backend = _validate.backend(backend)
         self._prog = prog
         self._params = np.ascontiguousarray(proposal._proposal_params(), dtype=np.float64)
         self._prior_rate = min(max(math.exp(min(log_M, 700.0)), 1.0), 1e6)
@@ -187,12 +171,12 @@ class RejectionSampler:
         rng : None, int, SeedSequence, BitGenerator or Generator
             Randomness, normalised like ``numpy.random.default_rng``; a Generator advances.
         """
-        n = check_count(n)
-        rng = as_generator(rng)
+        n = _validate.count(n)
+        rng = _validate.generator(rng)
         out = np.empty(n)
         if n == 0:
             return out, SamplingStats(0, 0, math.nan, -math.inf)
-        kern = _backend.kernels(_backend.resolve(self.backend))
+        kern = _backend.kernels(self.backend)
         budget = self._budget(n)
         logp = None if self._callable is None else self._logp
         n_prop, n_acc, max_g, x_max, status = kern.rejection_sample(

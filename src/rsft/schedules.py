@@ -11,29 +11,24 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from . import _validate
+
 __all__ = ["LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR"]
 
 
-def _real(x, name, *, lo=0.0, lo_open=False, hi=None):
-    if isinstance(x, (bool,)) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
-    x = float(x)
-    ok = math.isfinite(x) and (x > lo if lo_open else x >= lo) and (hi is None or x <= hi)
-    if not ok:
-        rng = f"{'>' if lo_open else '>='} {lo:g}" + ("" if hi is None else f" and <= {hi:g}")
-        raise ValueError(f"{name} must be finite and {rng}, got {x}")
-    return x
+def _set_checked(schedule, **values):
+    """Store the checked field values on a schedule (a frozen dataclass)."""
+    for name, value in values.items():
+        object.__setattr__(schedule, name, value)
 
 
-def _count(x, name):
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(x).__name__}")
-    if x < 1:
-        raise ValueError(f"{name} must be >= 1, got {x}")
-    return int(x)
+def _rate(x, name):
+    """A learning rate or decay rate: finite and >= 0."""
+    return _validate.real(x, name, lo=0.0)
 
 
 def _step_index(t):
+    """The step count a schedule is evaluated at (an integer >= 0; anything else ValueError)."""
     if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
         raise ValueError(f"a schedule is evaluated at a step count t >= 0 (an integer), got {t!r}")
     return int(t)
@@ -66,7 +61,7 @@ class ConstantLR(LRSchedule):
     lr: float
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", _real(self.lr, "lr"))
+        _set_checked(self, lr=_rate(self.lr, "lr"))
 
     def __call__(self, t):
         """Learning rate after ``t`` steps."""
@@ -93,9 +88,9 @@ class StepLR(LRSchedule):
     gamma: float = 0.1
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", _real(self.lr, "lr"))
-        object.__setattr__(self, "step_size", _count(self.step_size, "step_size"))
-        object.__setattr__(self, "gamma", _real(self.gamma, "gamma", hi=1.0))
+        _set_checked(self, lr=_rate(self.lr, "lr"),
+                     step_size=_validate.count(self.step_size, "step_size", minimum=1),
+                     gamma=_validate.real(self.gamma, "gamma", lo=0.0, hi=1.0))
 
     def __call__(self, t):
         """Learning rate after ``t`` steps."""
@@ -124,9 +119,9 @@ class CosineLR(LRSchedule):
     eta_min: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", _real(self.lr, "lr"))
-        object.__setattr__(self, "t_max", _count(self.t_max, "t_max"))
-        object.__setattr__(self, "eta_min", _real(self.eta_min, "eta_min"))
+        _set_checked(self, lr=_rate(self.lr, "lr"),
+                     t_max=_validate.count(self.t_max, "t_max", minimum=1),
+                     eta_min=_rate(self.eta_min, "eta_min"))
 
     def __call__(self, t):
         """Learning rate after ``t`` steps."""
@@ -153,8 +148,7 @@ class InverseTimeLR(LRSchedule):
     k: float
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", _real(self.lr, "lr"))
-        object.__setattr__(self, "k", _real(self.k, "k"))
+        _set_checked(self, lr=_rate(self.lr, "lr"), k=_rate(self.k, "k"))
 
     def __call__(self, t):
         """Learning rate after ``t`` steps."""

@@ -1,0 +1,186 @@
+"""The argument checks of the public API, each written once.
+
+Every function takes the value and the name the caller knows it by, returns the value in the
+form the caller stores (a Python ``float``, an ``int``, a ``Generator``, a dtype, an array) and
+raises ``TypeError`` for a value of the wrong kind or ``ValueError`` for one out of range, with
+a message that names the argument. The public modules import this module and call
+``_validate.real(...)``, ``_validate.count(...)`` and so on; they keep only the checks that
+belong to one class alone.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from . import _backend
+
+#: the floating dtypes the kernels take (native byte order)
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _is_bool(x):
+    return isinstance(x, (bool, np.bool_))
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+# ---------------------------------------------------------------------------------------------
+
+def _condition(lo, hi, lo_open, hi_open, finite):
+    """The range part of a message: ``"in [0, 1)"``, ``"finite and > 0"``, ``"finite"``."""
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    parts = ["finite"] if finite else []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '<='} {hi:g}")
+    return " and ".join(parts)
+
+
+def real(x, name, *, lo=None, hi=None, lo_open=False, hi_open=False, finite=True,
+         scalar_arrays=False, expected="a real number"):
+    """``x`` as a Python float: a real number, checked against a range.
+
+    Parameters
+    ----------
+    x : object
+        A Python or numpy integer or float (bool is refused); with ``scalar_arrays``, a 0-d
+        integer or float array counts as its scalar. Anything else raises ``TypeError``:
+        ``"{name} must be {expected}, got {type} {x!r}"``.
+    name : str
+        The argument's name in the messages.
+    lo, hi : float, optional
+        Bounds, closed unless ``lo_open`` / ``hi_open``.
+    finite : bool, default True
+        NaN and +-inf are refused. With False, only NaN is (``"{name} must not be NaN"``) and
+        infinite values pass the bounds check like any other.
+    expected : str, default "a real number"
+        What the ``TypeError`` says ``x`` must be.
+
+    A value outside the range raises ``ValueError``: ``"{name} must be finite and > 0, got
+    nan"``, ``"{name} must be in [0, 1), got 1.0"``.
+    """
+    if scalar_arrays and isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf":
+        x = x.item()
+    if _is_bool(x) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {type(x).__name__} {x!r}")
+    v = float(x)
+    if math.isnan(v) and not finite:
+        raise ValueError(f"{name} must not be NaN")
+    ok = ((math.isfinite(v) or not finite)
+          and (lo is None or (v > lo if lo_open else v >= lo))
+          and (hi is None or (v < hi if hi_open else v <= hi)))
+    if not ok:
+        raise ValueError(
+            f"{name} must be {_condition(lo, hi, lo_open, hi_open, finite)}, got {v}")
+    return v
+
+
+def count(n, name="n", *, minimum=0):
+    """``n`` as an int: a non-negative integer (Python or numpy; bool is refused), ``>= minimum``.
+
+    ``TypeError`` ``"{name} must be a non-negative integer, got ..."`` for anything else;
+    ``ValueError`` ``"{name} must be >= 0, got -1"`` for a negative value, then ``"{name} must
+    be >= {minimum}, got ..."`` below a positive ``minimum``.
+    """
+    if _is_bool(n) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer, got {type(n).__name__} {n!r}")
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"{name} must be >= 0, got {n}")
+    if n < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {n}")
+    return n
+
+
+def batch_size(b, name="batch_size"):
+    """None (full batch) or a positive integer (as an int); anything else is a ``ValueError``."""
+    if b is None:
+        return None
+    if _is_bool(b) or not isinstance(b, numbers.Integral) or b < 1:
+        raise ValueError(f"{name} must be None or a positive integer, got {b!r}")
+    return int(b)
+
+
+def flag(x, name):
+    """``x`` as a bool: only True or False (Python or numpy) pass; anything else ``TypeError``."""
+    if not _is_bool(x):
+        raise TypeError(f"{name} must be True or False, got {x!r}")
+    return bool(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Randomness
+# ---------------------------------------------------------------------------------------------
+
+def generator(rng):
+    """Return a ``numpy.random.Generator`` for ``rng``.
+
+    Accepts what ``numpy.random.default_rng`` accepts: None (fresh OS entropy), a non-negative
+    int seed, a ``SeedSequence``, a ``BitGenerator`` or a ``Generator`` (returned as is, so its
+    state advances). Anything else raises TypeError; a negative seed ValueError.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(rng)
+    if isinstance(rng, numbers.Integral) and not _is_bool(rng):
+        if rng < 0:
+            raise ValueError(f"rng seed must be non-negative, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        "rng must be None, an int seed, a numpy.random.SeedSequence, a BitGenerator or a "
+        f"numpy.random.Generator; got {type(rng).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays and dtypes
+# ---------------------------------------------------------------------------------------------
+
+def float_dtype(dtype, name="dtype"):
+    """``dtype`` as a numpy dtype, float32 or float64; anything else ``TypeError``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOATS:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def real_array(a, name, *, bool_ok=True):
+    """``np.asarray(a)``, refused with ``TypeError`` unless it holds integers or floats (and
+    booleans, unless ``bool_ok`` is False)."""
+    arr = np.asarray(a)
+    if arr.dtype.kind not in ("buif" if bool_ok else "iuf"):
+        kinds = "" if bool_ok else " (int or float)"
+        raise TypeError(f"{name} must be real numbers{kinds}, got dtype {arr.dtype}")
+    return arr
+
+
+def array_list(arrays, name):
+    """A numpy array or an iterable of them, as a new list (the arrays themselves, not copies).
+
+    Only the container is checked here; the caller checks the items.
+    """
+    if isinstance(arrays, np.ndarray):
+        return [arrays]
+    try:
+        return list(arrays)
+    except TypeError:
+        raise TypeError(f"{name} must be a numpy array or a list of numpy arrays, got "
+                        f"{type(arrays).__name__}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends
+# ---------------------------------------------------------------------------------------------
+
+def backend(name):
+    """A ``backend=`` argument: None (the process default, looked up at call time) or a valid
+    backend name, returned unchanged; an unknown or unavailable name raises ``ValueError``."""
+    if name is not None:
+        _backend.resolve(name)
+    return name
