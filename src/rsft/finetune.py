@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from . import _backend, _validate
+from . import _tilt, _validate
 from .acceptors import Acceptor
 from .losses import MSE, SoftmaxCrossEntropy
 from .models import GaussianPolicy, SoftmaxPolicy, fit as _fit_model
@@ -261,13 +261,6 @@ class DensityTrainer(_Trainer):
 # Reward RSFT
 # ---------------------------------------------------------------------------------------------
 
-def _log_softmax(z):
-    out = np.empty(z.shape)
-    # numpy's exp/log on both backends, so the exact KL and rewards are bit-identical
-    _backend.kernels("numpy").log_softmax(np.ascontiguousarray(z, dtype=np.float64), out)
-    return out
-
-
 class RSFTTrainer(_Trainer):
     """Rejection-sampling fine-tuning of a policy on its own accepted candidates.
 
@@ -455,19 +448,17 @@ class RSFTTrainer(_Trainer):
             the actions; Gaussian with fixed ``sigma``: ``sum_j (mu_j - mu_ref_j)^2 / (2
             sigma_j^2)``); for a softmax policy also ``expected_reward``,
             ``mean_x sum_a pi(a|x) r(x, a)`` with the reward table. Computed with numpy only
-            (the same bits on both backends).
+            (the same bits on both backends; the formulas are in :mod:`rsft._tilt`).
         """
         X = self.contexts
         if self.discrete:
-            lp = _log_softmax(self.policy.decision_function(X))
-            lq = _log_softmax(self.reference.decision_function(X))
-            p = np.exp(lp)
-            kl = float(np.mean(np.sum(p * (lp - lq), axis=1)))
-            er = float(np.mean(np.sum(p * self._table, axis=1)))
-            return {"kl": max(kl, 0.0), "expected_reward": er}
-        d = (self.policy.mean(X).astype(np.float64)
-             - self.reference.mean(X).astype(np.float64)) / self.policy.sigma
-        return {"kl": float(np.mean(0.5 * np.sum(d * d, axis=1)))}
+            lp = _tilt.log_softmax(self.policy.decision_function(X))
+            lq = _tilt.log_softmax(self.reference.decision_function(X))
+            # a KL of identical policies can round to -1e-17; it is 0
+            return {"kl": max(_tilt.softmax_kl(lp, lq), 0.0),
+                    "expected_reward": _tilt.expected_reward(np.exp(lp), self._table)}
+        return {"kl": _tilt.gaussian_kl(self.policy.mean(X), self.reference.mean(X),
+                                        self.policy.sigma)}
 
     def tilted_target(self, beta):
         """The exact statistical-RS target ``pi* ∝ pi_ref exp(r / beta)`` (softmax only).
@@ -489,12 +480,11 @@ class RSFTTrainer(_Trainer):
         if not self.discrete:
             raise TypeError("tilted_target needs a discrete (softmax) policy")
         beta = _validate.real(beta, "beta", lo=0.0, lo_open=True)
-        lq = _log_softmax(self.reference.decision_function(self.contexts))
-        lp = _log_softmax(lq + self._table / beta)
+        lq = _tilt.log_softmax(self.reference.decision_function(self.contexts))
+        lp = _tilt.tilted_log_probs(lq, self._table, beta)
         p = np.exp(lp)
-        return {"probs": p,
-                "expected_reward": float(np.mean(np.sum(p * self._table, axis=1))),
-                "kl": float(np.mean(np.sum(p * (lp - lq), axis=1)))}
+        return {"probs": p, "expected_reward": _tilt.expected_reward(p, self._table),
+                "kl": _tilt.softmax_kl(lp, lq)}
 
     # -- one round --------------------------------------------------------------------------
     def _round(self, gen, t):
