@@ -90,14 +90,21 @@ def _as_rewards(r):
 class Acceptor:
     """Base class of the reward acceptors: ``accept(r, rng=None, round=0) -> AcceptResult``.
 
-    Calling the acceptor (``acceptor(r, rng, round)``) is the same as :meth:`accept`.
+    Calling the acceptor (``acceptor(r, rng, round)``) is the same as :meth:`accept`. The
+    built-in acceptors' ``accept`` also takes ``backend=`` (the kernels of that one call);
+    :class:`rsft.RSFTTrainer` passes it only to an acceptor whose ``backend`` is None, and
+    only when the trainer has a backend, so a subclass without it works elsewhere.
     """
 
     def __init__(self, backend=None):
         self.backend = _validate.backend(backend)
 
-    def accept(self, r, rng=None, round=0):  # pragma: no cover - abstract
-        """Decide which candidates to keep (see the subclasses)."""
+    def accept(self, r, rng=None, round=0, *, backend=None):  # pragma: no cover - abstract
+        """Decide which candidates to keep (see the subclasses).
+
+        ``backend`` names the kernel backend of this call only; None uses the acceptor's own
+        (``self.backend``, else the process default).
+        """
         raise NotImplementedError
 
     def __call__(self, r, rng=None, round=0):
@@ -153,7 +160,7 @@ class Threshold(Acceptor):
                                   finite=False, scalar_arrays=True)
         return self.tau
 
-    def accept(self, r, rng=None, round=0):
+    def accept(self, r, rng=None, round=0, *, backend=None):
         """Accept ``r >= tau(round)`` (``r > tau(round)`` when ``strict``).
 
         Parameters
@@ -164,6 +171,8 @@ class Threshold(Acceptor):
             Unused (no random numbers are drawn); validated for a uniform interface.
         round : int, default 0
             Round index passed to a ``tau`` schedule.
+        backend : {"cython", "numpy"}, optional
+            Kernel backend of this call; default: the acceptor's own.
 
         Returns
         -------
@@ -175,7 +184,7 @@ class Threshold(Acceptor):
             _validate.generator(rng)
         tau = self.tau_at(round)
         mask = np.empty(r.shape, dtype=np.bool_)
-        _backend.kernels(self.backend).threshold_accept(r, tau, self.strict, mask)
+        _backend.kernels(backend, self.backend).threshold_accept(r, tau, self.strict, mask)
         return AcceptResult(mask)
 
 
@@ -226,7 +235,7 @@ class TopK(Acceptor):
     def __repr__(self):
         return f"TopK(k={self.k})"
 
-    def accept(self, r, rng=None, round=0):
+    def accept(self, r, rng=None, round=0, *, backend=None):
         """Keep the ``k`` best candidates of every context (ties at random).
 
         Parameters
@@ -238,6 +247,8 @@ class TopK(Acceptor):
             a Generator advances by ``r.size`` doubles.
         round : int, default 0
             Unused (accepted for a uniform interface).
+        backend : {"cython", "numpy"}, optional
+            Kernel backend of this call; default: the acceptor's own.
 
         Returns
         -------
@@ -252,7 +263,7 @@ class TopK(Acceptor):
                 f"n_candidates = {r.shape[1]}; use a smaller k or propose more candidates")
         rng = _validate.generator(rng)
         mask = np.empty(r.shape, dtype=np.bool_)
-        _backend.kernels(self.backend).topk_accept(rng, r, self.k, mask)
+        _backend.kernels(backend, self.backend).topk_accept(rng, r, self.k, mask)
         return AcceptResult(mask)
 
 
@@ -366,7 +377,7 @@ class StatisticalRS(Acceptor):
                 "reward (or r_max=None for the approximate per-context maximum)")
         return bound
 
-    def accept(self, r, rng=None, round=0):
+    def accept(self, r, rng=None, round=0, *, backend=None):
         """Accept each candidate with probability ``exp((r - r_max) / beta)``.
 
         Parameters
@@ -378,6 +389,8 @@ class StatisticalRS(Acceptor):
             by ``r.size`` doubles.
         round : int, default 0
             Unused (accepted for a uniform interface).
+        backend : {"cython", "numpy"}, optional
+            Kernel backend of this call; default: the acceptor's own.
 
         Returns
         -------
@@ -390,6 +403,6 @@ class StatisticalRS(Acceptor):
         rng = _validate.generator(rng)
         mask = np.empty(r.shape, dtype=np.bool_)
         log_prob = np.empty(r.shape)
-        _backend.kernels(self.backend).statistical_rs_accept(rng, r, bound, self.beta, mask,
-                                                             log_prob)
+        _backend.kernels(backend, self.backend).statistical_rs_accept(rng, r, bound, self.beta,
+                                                                     mask, log_prob)
         return AcceptResult(mask, np.exp(log_prob))

@@ -310,13 +310,32 @@ class RSFTTrainer(_Trainer):
         with a private ``numpy.random.default_rng(0)`` (exact for a deterministic reward;
         pass the table for a noisy one). Never consumes the run's stream.
     backend : {"cython", "numpy"}, optional
-        Passed to every kernel: the policy's, the reference's, the acceptor's (when it has
-        none of its own), the loss's and the default optimizer's. Both backends give the same
+        The kernels of the run: passed with every call the trainer makes to the policy's and
+        the reference's ``sample`` and, when the acceptor has no backend of its own, to its
+        ``accept``; the loss and the default optimizer are built with it. None: each object
+        uses its own backend (else the process default). Both backends give the same
         history for the same seed up to rounding: the loss kernels sum in different orders
         (last-bit differences), tested to agree to 1e-12 over whole runs.
 
     Notes
     -----
+    What the trainer does with the objects it is given (it sets no attribute on any of them,
+    ``backend`` included, and copies none of them except as listed):
+
+    * ``policy`` is trained in place: the optimizer updates the arrays of ``policy.params``
+      (the very arrays, never rebound), and ``refit="base"`` writes the starting values back
+      into them before each round's fine-tuning. :attr:`base_params` holds copies of those
+      starting values.
+    * ``optimizer`` is used in place (it steps ``policy.params``); ``refit="base"`` reloads
+      its state at construction into it before each round's fine-tuning.
+    * ``reference`` is used in place and only read (``sample`` and ``decision_function``);
+      the default is a new policy, a copy of ``policy`` at construction (with the
+      trainer's ``backend`` if given).
+    * ``acceptor``'s ``accept`` is called once per round (the acceptor itself may keep state:
+      ``StatisticalRS(r_max=None)`` remembers that it has warned).
+    * ``reward`` and ``reward_table`` are called; ``contexts`` and ``reward_table`` arrays are
+      read (and converted, a copy when their dtype or layout differs), never written.
+
     Draw order of round ``t`` (the stream contract; identical on both backends):
 
     1. proposals: ``SoftmaxPolicy.sample`` (one ``rng.random((n_contexts, n_candidates))``)
@@ -364,11 +383,9 @@ class RSFTTrainer(_Trainer):
         self.epochs = _validate.count(epochs, "epochs")
         self.batch_size = _validate.batch_size(batch_size)
         self.policy = policy
-        if backend is not None:
-            policy.backend = backend
         self.base_params = [p.copy() for p in policy.params]
         if reference is None:
-            reference = self._copy_policy(policy)
+            reference = self._copy_policy(policy, policy.backend if backend is None else backend)
         elif type(reference) is not type(policy) or any(
                 a.shape != b.shape for a, b in zip(reference.params, policy.params)):
             raise ValueError("reference must be a policy of the same type and shapes as policy")
@@ -379,13 +396,9 @@ class RSFTTrainer(_Trainer):
         elif isinstance(policy, GaussianPolicy) and not np.array_equal(reference.sigma,
                                                                       policy.sigma):
             raise ValueError("reference must have the policy's sigma")
-        if backend is not None:
-            reference.backend = backend
         self.reference = reference
         self.reward = reward
         self.acceptor = acceptor
-        if backend is not None and acceptor.backend is None:
-            acceptor.backend = backend
         self.proposal = proposal
         self.refit = refit
         if optimizer is None:
@@ -406,13 +419,13 @@ class RSFTTrainer(_Trainer):
         self.history.initial = self.metrics()
 
     @staticmethod
-    def _copy_policy(policy):
+    def _copy_policy(policy, backend):
         if isinstance(policy, SoftmaxPolicy):
             ref = SoftmaxPolicy(policy.n_features, policy.n_actions, dtype=policy.dtype,
-                                backend=policy.backend)
+                                backend=backend)
         else:
             ref = GaussianPolicy(policy.n_features, policy.n_outputs, policy.sigma,
-                                 dtype=policy.dtype, backend=policy.backend)
+                                 dtype=policy.dtype, backend=backend)
         for a, b in zip(ref.params, policy.params):
             a[...] = b
         return ref
@@ -491,12 +504,12 @@ class RSFTTrainer(_Trainer):
         X = self.contexts
         n, m = X.shape[0], self.n_candidates
         proposer = self.policy if self.proposal == "current" else self.reference
-        actions = proposer.sample(X, m, gen)
+        actions = proposer.sample(X, m, gen, backend=self.backend)
         r = np.asarray(self.reward(X, actions, gen))
         if r.shape != (n, m):
             raise ValueError(f"reward must return shape (n_contexts, n_candidates) = {(n, m)}, "
                              f"got {r.shape}")
-        res = self.acceptor.accept(r, gen, round=t)
+        res = self._accept(r, gen, t)
         mask = res.mask
         n_acc = int(np.count_nonzero(mask))
         r = np.asarray(r, dtype=np.float64)
@@ -519,6 +532,13 @@ class RSFTTrainer(_Trainer):
                   "accepted_reward": float(np.mean(r[mask])) if n_acc else 0.0}
         record.update(self.metrics())
         return record
+
+    def _accept(self, r, gen, t):
+        """The acceptor's decision; the trainer's backend only stands in for none of its own
+        (and is passed only then, so an acceptor written without ``backend=`` still works)."""
+        if self.backend is None or getattr(self.acceptor, "backend", None) is not None:
+            return self.acceptor.accept(r, gen, round=t)
+        return self.acceptor.accept(r, gen, round=t, backend=self.backend)
 
     def __repr__(self):
         return (f"RSFTTrainer(policy={self.policy!r}, acceptor={self.acceptor!r}, "

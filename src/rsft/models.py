@@ -175,15 +175,17 @@ class SoftmaxPolicy(_Linear):
             return ls[np.arange(z.shape[0]), a]
         return np.take_along_axis(ls, a, axis=1)
 
-    def sample(self, X, n_per_row=1, rng=None):
+    def sample(self, X, n_per_row=1, rng=None, *, backend=None):
         """``n_per_row`` actions per row of ``X`` by inverse CDF: int64 array (n, n_per_row).
 
         Random stream: one ``rng.random((n, n_per_row))`` call (row-major). The probabilities are
         computed by the numpy reference softmax on both backends and the search is exact, so
-        the draws are bit-identical across backends; the backend's kernel does the search.
+        the draws are bit-identical across backends; the kernel of ``backend`` (default: the
+        policy's own) does the search.
         """
         m = _validate.count(n_per_row, "n_per_row")
         gen = _validate.generator(rng)
+        kern = _backend.kernels(backend, self.backend)
         z = np.ascontiguousarray(self.decision_function(X))
         if not np.all(np.isfinite(z)):
             raise ValueError("SoftmaxPolicy.sample: the logits X @ W + b are not all finite "
@@ -192,7 +194,7 @@ class SoftmaxPolicy(_Linear):
         _backend.kernels("numpy").softmax(z, p)   # numpy's exp on both: bit-identical draws
         u = gen.random((z.shape[0], m))
         out = np.empty((z.shape[0], m), dtype=np.int64)
-        _backend.kernels(self.backend).categorical_inverse_cdf(p, u, out)
+        kern.categorical_inverse_cdf(p, u, out)
         return out
 
 
@@ -221,11 +223,14 @@ class GaussianPolicy(_Linear):
 
     predict = mean
 
-    def sample(self, X, n_per_row=1, rng=None):
+    def sample(self, X, n_per_row=1, rng=None, *, backend=None):
         """Actions, shape (n, n_per_row, n_outputs): ``mean + sigma * rng.standard_normal``.
 
-        Random stream: one ``rng.standard_normal((n, n_per_row, n_outputs))`` call.
+        Random stream: one ``rng.standard_normal((n, n_per_row, n_outputs))`` call. No kernel
+        is involved; ``backend`` is checked and otherwise unused (the same signature as
+        :meth:`SoftmaxPolicy.sample`).
         """
+        _validate.backend(backend)
         m = _validate.count(n_per_row, "n_per_row")
         gen = _validate.generator(rng)
         mu = self.mean(X)
