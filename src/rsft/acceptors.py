@@ -102,8 +102,21 @@ class Acceptor:
     def accept(self, r, rng=None, round=0, *, backend=None):  # pragma: no cover - abstract
         """Decide which candidates to keep (see the subclasses).
 
-        ``backend`` names the kernel backend of this call only; None uses the acceptor's own
-        (``self.backend``, else the process default).
+        Parameters
+        ----------
+        r : array_like, shape (n_contexts, n_candidates)
+            Finite rewards.
+        rng : None, int, SeedSequence, BitGenerator or Generator, optional
+            Randomness, normalised like ``numpy.random.default_rng`` (a Generator advances).
+        round : int, default 0
+            Index of the training round (a ``Threshold`` schedule uses it).
+        backend : {"cython", "numpy"}, optional
+            Kernel backend of this call only; None: the acceptor's own (``self.backend``,
+            else the process default).
+
+        Returns
+        -------
+        AcceptResult
         """
         raise NotImplementedError
 
@@ -172,7 +185,7 @@ class Threshold(Acceptor):
         round : int, default 0
             Round index passed to a ``tau`` schedule.
         backend : {"cython", "numpy"}, optional
-            Kernel backend of this call; default: the acceptor's own.
+            See :meth:`Acceptor.accept`.
 
         Returns
         -------
@@ -245,10 +258,8 @@ class TopK(Acceptor):
         rng : None, int, SeedSequence, BitGenerator or Generator, optional
             Randomness for the tie-break keys, normalised like ``numpy.random.default_rng``;
             a Generator advances by ``r.size`` doubles.
-        round : int, default 0
-            Unused (accepted for a uniform interface).
-        backend : {"cython", "numpy"}, optional
-            Kernel backend of this call; default: the acceptor's own.
+        round, backend
+            See :meth:`Acceptor.accept` (``round`` is unused here).
 
         Returns
         -------
@@ -387,10 +398,8 @@ class StatisticalRS(Acceptor):
         rng : None, int, SeedSequence, BitGenerator or Generator, optional
             Randomness, normalised like ``numpy.random.default_rng``; a Generator advances
             by ``r.size`` doubles.
-        round : int, default 0
-            Unused (accepted for a uniform interface).
-        backend : {"cython", "numpy"}, optional
-            Kernel backend of this call; default: the acceptor's own.
+        round, backend
+            See :meth:`Acceptor.accept` (``round`` is unused here).
 
         Returns
         -------

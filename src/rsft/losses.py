@@ -122,6 +122,12 @@ class Loss:
     def _run(self, pred, target, weights, want_grad):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _reduced(self, total, per, denom):
+        """The loss value: ``per`` (the per-element losses), ``total / denom`` or ``total``."""
+        if self.reduction == "none":
+            return per
+        return total / denom if self.reduction == "mean" else total
+
 
 class _Elementwise(Loss):
     """Losses of one prediction element and its target (MSE, BCE)."""
@@ -148,13 +154,7 @@ class _Elementwise(Loss):
             empty2 if grad is None else grad.reshape(n, -1))
         if not math.isfinite(total):
             _check_finite(pred=pred, target=target, weights=w)
-        if self.reduction == "none":
-            value = per
-        elif self.reduction == "mean":
-            value = total / count
-        else:
-            value = total
-        return value, grad
+        return self._reduced(total, per, count), grad
 
 
 class MSE(_Elementwise):
@@ -232,10 +232,4 @@ class SoftmaxCrossEntropy(Loss):
         total = fn(z, tgt, w, scale, e1 if per is None else per, e2 if grad is None else grad)
         if not math.isfinite(total):
             _check_finite(pred=z, target=None if labels else tgt, weights=w)
-        if self.reduction == "none":
-            value = per
-        elif self.reduction == "mean":
-            value = total / denom
-        else:
-            value = total
-        return value, grad
+        return self._reduced(total, per, denom), grad

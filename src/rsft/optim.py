@@ -426,22 +426,10 @@ class AdamW(Adam):
 
     Parameters
     ----------
-    params : ndarray or sequence of ndarray
-        Arrays updated in place (see :class:`Optimizer`).
-    lr : float or callable, default 1e-3
-        Learning rate (finite, ``>= 0``) or a schedule ``lr(t)``.
-    betas : (float, float), default (0.9, 0.999)
-        Decay rates of the moment estimates, each in ``[0, 1)``.
-    eps : float, default 1e-8
-        Added to the denominator, finite and ``>= 0``.
+    params, lr, betas, eps, amsgrad, maximize, backend, n_threads
+        As for :class:`Adam`.
     weight_decay : float, default 1e-2
-        Decoupled decay coefficient, ``>= 0``.
-    amsgrad : bool, default False
-        Use the running maximum of ``v``.
-    maximize : bool, default False
-        Ascend the objective instead.
-    backend, n_threads
-        See :class:`Optimizer`.
+        Decoupled decay coefficient, ``>= 0`` (note the default, unlike Adam's 0).
     """
 
     _decoupled = True
