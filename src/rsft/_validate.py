@@ -145,7 +145,8 @@ def float_dtype(dtype, name="dtype"):
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in FLOATS:
+    # "is None" first: a dtype compares equal to None (numpy reads None as float64)
+    if dt is None or dt not in FLOATS:
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
     return dt
 
