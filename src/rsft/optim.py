@@ -457,7 +457,7 @@ class RMSprop(Optimizer):
     Parameters
     ----------
     params : ndarray or sequence of ndarray
-        Arrays updated in place (see :class:`Optimizer`).
+        The arrays it updates in place, as for every :class:`Optimizer`.
     lr : float or callable, default 1e-2
         Learning rate (finite, ``>= 0``) or a schedule ``lr(t)``.
     alpha : float, default 0.99

@@ -16,15 +16,19 @@ from . import _validate
 __all__ = ["LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR"]
 
 
-def _set_checked(schedule, **values):
-    """Store the checked field values on a schedule (a frozen dataclass)."""
-    for name, value in values.items():
-        object.__setattr__(schedule, name, value)
-
-
 def _rate(x, name):
     """A learning rate or decay rate: finite and >= 0."""
     return _validate.real(x, name, lo=0.0)
+
+
+def _steps(x, name):
+    """A number of steps: an integer >= 1."""
+    return _validate.count(x, name, minimum=1)
+
+
+def _fraction(x, name):
+    """A factor in [0, 1]."""
+    return _validate.real(x, name, lo=0.0, hi=1.0)
 
 
 def _step_index(t):
@@ -43,6 +47,12 @@ class LRSchedule:
     """
 
     __slots__ = ()
+    #: ``(field, check)`` pairs: a schedule stores ``check(value, field)`` for each field
+    _checks = ()
+
+    def __post_init__(self):
+        for name, check in self._checks:
+            object.__setattr__(self, name, check(getattr(self, name), name))
 
     def __call__(self, t):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -59,9 +69,7 @@ class ConstantLR(LRSchedule):
     """
 
     lr: float
-
-    def __post_init__(self):
-        _set_checked(self, lr=_rate(self.lr, "lr"))
+    _checks = (("lr", _rate),)
 
     def __call__(self, t):
         """Learning rate after ``t`` steps."""
@@ -86,11 +94,7 @@ class StepLR(LRSchedule):
     lr: float
     step_size: int
     gamma: float = 0.1
-
-    def __post_init__(self):
-        _set_checked(self, lr=_rate(self.lr, "lr"),
-                     step_size=_validate.count(self.step_size, "step_size", minimum=1),
-                     gamma=_validate.real(self.gamma, "gamma", lo=0.0, hi=1.0))
+    _checks = (("lr", _rate), ("step_size", _steps), ("gamma", _fraction))
 
     def __call__(self, t):
         """Learning rate after ``t`` steps."""
@@ -117,11 +121,7 @@ class CosineLR(LRSchedule):
     lr: float
     t_max: int
     eta_min: float = 0.0
-
-    def __post_init__(self):
-        _set_checked(self, lr=_rate(self.lr, "lr"),
-                     t_max=_validate.count(self.t_max, "t_max", minimum=1),
-                     eta_min=_rate(self.eta_min, "eta_min"))
+    _checks = (("lr", _rate), ("t_max", _steps), ("eta_min", _rate))
 
     def __call__(self, t):
         """Learning rate after ``t`` steps."""
@@ -134,21 +134,12 @@ class CosineLR(LRSchedule):
 
 @dataclass(frozen=True)
 class InverseTimeLR(LRSchedule):
-    """Inverse-time decay: ``lr / (1 + k * t)``.
-
-    Parameters
-    ----------
-    lr : float
-        Initial learning rate, finite and ``>= 0``.
-    k : float
-        Decay rate, finite and ``>= 0``.
-    """
+    """Inverse-time decay: ``lr / (1 + k * t)``, with ``lr`` (the initial learning rate) and
+    ``k`` (the decay rate per step) finite and ``>= 0``."""
 
     lr: float
     k: float
-
-    def __post_init__(self):
-        _set_checked(self, lr=_rate(self.lr, "lr"), k=_rate(self.k, "k"))
+    _checks = (("lr", _rate), ("k", _rate))
 
     def __call__(self, t):
         """Learning rate after ``t`` steps."""
