@@ -1,4 +1,4 @@
-"""Reference (numpy) optimizer kernels; twin of ``_kernels/optim.pxi``.
+"""Reference (numpy) optimizer kernels; twin of ``_kernels/optim.pxi.tp``.
 
 This module is the specification of the compiled optimizer updates: the Cython loops perform,
 per element, exactly the operations written here, in the same order, so both backends give the
