@@ -13,8 +13,8 @@ from libc.math cimport log, log1p, exp, fabs, INFINITY, NAN
 # Scalar helpers
 # ---------------------------------------------------------------------------------------------
 
-cdef inline bint in_support(const double *row, double x) noexcept nogil:
-    return (x >= row[ROW_SUPPORT_LOW]) & (x <= row[ROW_SUPPORT_HIGH])
+cdef inline bint in_support(double low, double high, double x) noexcept nogil:
+    return (x >= low) & (x <= high)
 
 
 cdef inline double polynomial_part(double center, double c0, double c1, double c2,
@@ -28,7 +28,7 @@ cdef inline double polynomial_part(double center, double c0, double c1, double c
 cdef inline double eval_row(const double *row, double x) noexcept nogil:
     """``g(x)`` of one program row: the one row evaluation of this backend."""
     cdef double g, d
-    if not in_support(row, x):
+    if not in_support(row[ROW_SUPPORT_LOW], row[ROW_SUPPORT_HIGH], x):
         return -INFINITY
     g = polynomial_part(row[ROW_CENTER], row[ROW_CONST], row[ROW_LIN_COEF], row[ROW_QUAD_COEF],
                         x)
@@ -75,28 +75,35 @@ cdef enum:
     UNDECIDED = 2
 
 
-cdef inline int squeeze(double g, double v) noexcept nogil:
-    """Decide ``v <= exp(g)`` by two exact polynomial squeezes, branch-free: ACCEPT, REJECT or
-    UNDECIDED (a few percent of proposals, which need the log).
+cdef inline int squeeze_bounds(double g, double v, int *accepted, int *rejected) noexcept nogil:
+    """The two exact polynomial squeezes of ``v <= exp(g)``, branch-free.
 
     With E = 1 + g^2/2 and O = g*(1 + g^2/6), E + O and E - O are the cubic Taylor polynomials
-    of exp(g) and exp(-g), lower bounds of both for every real g: v <= E + O proves acceptance,
-    v*(E - O) > 1 proves rejection."""
+    of exp(g) and exp(-g), lower bounds of both for every real g: ``v <= E + O`` proves
+    acceptance, ``v*(E - O) > 1`` proves rejection; neither (a few percent of proposals) needs
+    the log."""
     cdef double g2 = g * g
     cdef double e = 1.0 + 0.5 * g2
     cdef double o = g * (1.0 + g2 * (1.0 / 6.0))
-    cdef int a = v <= e + o
-    cdef int r = v * (e - o) > 1.0
+    accepted[0] = v <= e + o
+    rejected[0] = v * (e - o) > 1.0
+
+
+cdef inline int squeeze(double g, double v) noexcept nogil:
+    """The squeezes' verdict as one code: ACCEPT, REJECT or UNDECIDED."""
+    cdef int a, r
+    squeeze_bounds(g, v, &a, &r)
     return a | (((a | r) ^ 1) << 1)
 
 
 cdef inline int accept(double g, double u) noexcept nogil:
     """The acceptance test: ``v = 1 - u`` in (0, 1], accept iff ``v <= exp(g)``."""
     cdef double v = 1.0 - u
-    cdef int d = squeeze(g, v)
-    if d == UNDECIDED:
-        d = log(v) <= g
-    return d
+    cdef int a, r
+    squeeze_bounds(g, v, &a, &r)
+    if (a | r) == 0:
+        a = log(v) <= g
+    return a
 
 
 cdef inline Py_ssize_t chunk_len(Py_ssize_t remaining, Py_ssize_t n_examined,
@@ -172,6 +179,9 @@ cdef struct Chunk:             # everything a strategy reads for one chunk of `l
 
 
 ctypedef void (*scan_fn)(Chunk *ch, ScanState *state) noexcept nogil
+# A scan copies the Chunk fields it uses into locals first: the extension is built with
+# -fno-strict-aliasing (Python's flags), so a store through ch.out inside a loop would otherwise
+# force the compiler to reload every field of *ch, and the loop would not vectorise.
 
 
 cdef void scan_log_ratio(Chunk *ch, ScanState *state) noexcept nogil:
@@ -179,28 +189,34 @@ cdef void scan_log_ratio(Chunk *ch, ScanState *state) noexcept nogil:
     stop at the n-th acceptance or a violation. The store is branch-free: ``out[n_acc]`` is
     written for every proposal (in bounds, since n_acc < n here) and n_acc advances by the 0/1
     decision."""
-    cdef Py_ssize_t i, n_acc = state.n_acc, n = ch.n_wanted
-    cdef double g, xi, max_g = state.max_g, x_max = state.x_max
+    cdef Py_ssize_t i, n_acc = state.n_acc, n = ch.n_wanted, c = ch.length, n_rows = ch.n_rows
+    cdef double g, xi, max_g = state.max_g, x_max = state.x_max, tol = ch.violation_tol
     cdef const double *x = ch.x
-    for i in range(ch.length):
+    cdef const double *u = ch.u
+    cdef const double *log_target = ch.log_target
+    cdef const double *prog = ch.prog
+    cdef double *row_values = ch.row_values
+    cdef double *out = ch.out
+    cdef bint stop_on_violation = ch.stop_on_violation
+    for i in range(c):
         xi = x[i]
-        g = eval_program(ch.prog, ch.n_rows, xi, ch.row_values)
-        if ch.log_target != NULL:
-            g = ch.log_target[i] + g
+        g = eval_program(prog, n_rows, xi, row_values)
+        if log_target != NULL:
+            g = log_target[i] + g
         if g > max_g:
             max_g = g
             x_max = xi
-            if ch.stop_on_violation and g > ch.violation_tol:
+            if stop_on_violation and g > tol:
                 state.status = STATUS_VIOLATION
                 state.n_exam += i + 1
                 break
-        ch.out[n_acc] = xi
-        n_acc += accept(g, ch.u[i])
+        out[n_acc] = xi
+        n_acc += accept(g, u[i])
         if n_acc == n:
             state.n_exam += i + 1
             break
     else:
-        state.n_exam += ch.length
+        state.n_exam += c
     state.n_acc = n_acc
     state.max_g = max_g
     state.x_max = x_max
@@ -212,44 +228,56 @@ cdef void decide_quadratic(Chunk *ch) noexcept nogil:
     cdef const double *row = ch.prog
     cdef double center = row[ROW_CENTER], c0 = row[ROW_CONST]
     cdef double c1 = row[ROW_LIN_COEF], c2 = row[ROW_QUAD_COEF]
+    cdef double low = row[ROW_SUPPORT_LOW], high = row[ROW_SUPPORT_HIGH]
+    cdef const double *x = ch.x
+    cdef const double *u = ch.u
+    cdef const double *log_target = ch.log_target
+    cdef double *g = ch.g_buf
+    cdef unsigned char *decision = ch.decision_buf
     cdef double xi, gi
     cdef Py_ssize_t i
     for i in range(ch.length):
-        xi = ch.x[i]
+        xi = x[i]
         gi = polynomial_part(center, c0, c1, c2, xi)
-        if ch.log_target != NULL:
-            gi = ch.log_target[i] + gi
-        if not in_support(row, xi):
+        if log_target != NULL:
+            gi = log_target[i] + gi
+        if not in_support(low, high, xi):
             gi = -INFINITY
-        ch.g_buf[i] = gi
-        ch.decision_buf[i] = <unsigned char>squeeze(gi, 1.0 - ch.u[i])
+        g[i] = gi
+        decision[i] = <unsigned char>squeeze(gi, 1.0 - u[i])
 
 
 cdef bint compact_decided(Chunk *ch, ScanState *state) noexcept nogil:
     """Pass 2 of QUADRATIC: resolve UNDECIDED proposals with the log, compact the accepted ones
     (branch-free store), stop at the n-th acceptance, then track the maximum over the examined
     prefix. Returns False, with state untouched, when the prefix holds a violation to stop at."""
-    cdef Py_ssize_t i, end = ch.length, n_acc = state.n_acc, imax = -1
+    cdef Py_ssize_t i, c = ch.length, end = ch.length, n_acc = state.n_acc, imax = -1
+    cdef Py_ssize_t n = ch.n_wanted
+    cdef const double *x = ch.x
+    cdef const double *u = ch.u
+    cdef const double *g = ch.g_buf
+    cdef const unsigned char *decision = ch.decision_buf
+    cdef double *out = ch.out
     cdef int a
     cdef double m = state.max_g
-    for i in range(ch.length):
-        a = ch.decision_buf[i]
+    for i in range(c):
+        a = decision[i]
         if a == UNDECIDED:
-            a = log(1.0 - ch.u[i]) <= ch.g_buf[i]
-        ch.out[n_acc] = ch.x[i]
+            a = log(1.0 - u[i]) <= g[i]
+        out[n_acc] = x[i]
         n_acc += a
-        if n_acc == ch.n_wanted:
+        if n_acc == n:
             end = i + 1
             break
     for i in range(end):
-        if ch.g_buf[i] > m:
-            m = ch.g_buf[i]
+        if g[i] > m:
+            m = g[i]
             imax = i
     if imax >= 0:
         if ch.stop_on_violation and m > ch.violation_tol:
             return False
         state.max_g = m
-        state.x_max = ch.x[imax]
+        state.x_max = x[imax]
     state.n_acc = n_acc
     state.n_exam += end
     return True
@@ -270,7 +298,7 @@ cdef enum:
 
 
 cdef inline void ratio_block(const double *x, Py_ssize_t m, long k1, long k2, double e0,
-                             const double *row, bint inside, double *r) noexcept nogil:
+                             double low, double high, bint inside, double *r) noexcept nogil:
     """r[i] = e0 * x**k1 * (1 - x)**k2 (0 outside the support) for i < m <= PBLOCK, the powers
     by binary exponentiation in the order of rsft._reference.sampler.power, one power step at a
     time over the whole block (loops that vectorise).
@@ -306,7 +334,7 @@ cdef inline void ratio_block(const double *x, Py_ssize_t m, long k1, long k2, do
     else:
         for i in range(m):
             v = e0 * r[i] * ry[i]
-            r[i] = v if in_support(row, x[i]) else 0.0
+            r[i] = v if in_support(low, high, x[i]) else 0.0
 
 
 cdef bint product_block(Chunk *ch, const double *x, const double *u, Py_ssize_t m,
@@ -319,17 +347,19 @@ cdef bint product_block(Chunk *ch, const double *x, const double *u, Py_ssize_t 
     time only if it holds a new largest ratio (rare once the maximum has settled)."""
     cdef const double *row = ch.prog
     cdef Py_ssize_t i, n_acc = state.n_acc, n = ch.n_wanted
-    cdef double r, xi, max_g = state.max_g
+    cdef double r, xi, max_g = state.max_g, x_max = state.x_max
+    cdef double *out = ch.out
     cdef double ratios[PBLOCK]
     cdef int above = 1
     cdef bint stopped = False
     ratio_block(x, m, <long>row[ROW_LOG_X_COEF], <long>row[ROW_LOG1M_X_COEF],
-                row[ROW_EXP_CONST], row, ch.inside_support, ratios)
+                row[ROW_EXP_CONST], row[ROW_SUPPORT_LOW], row[ROW_SUPPORT_HIGH],
+                ch.inside_support, ratios)
     if n_acc + m < n:
         above = 0
         for i in range(m):
             r = ratios[i]
-            ch.out[n_acc] = x[i]
+            out[n_acc] = x[i]
             n_acc += (1.0 - u[i]) <= r
             above |= r > max_g
         if above:
@@ -340,16 +370,17 @@ cdef bint product_block(Chunk *ch, const double *x, const double *u, Py_ssize_t 
             xi = x[i]
             if r > max_g:
                 max_g = r
-                state.x_max = xi
+                x_max = xi
                 if ch.stop_on_violation and r > 1.0 + ch.violation_tol:
                     state.status = STATUS_VIOLATION
                     stopped = True
                     break
-            ch.out[n_acc] = xi
+            out[n_acc] = xi
             n_acc += (1.0 - u[i]) <= r
             if n_acc == n:
                 stopped = True
                 break
+    state.x_max = x_max
     state.n_exam += i + 1 if stopped else m
     state.n_acc = n_acc
     state.max_g = max_g
