@@ -66,10 +66,14 @@ def test_kernel_files_mirror_reference_modules():
         assert set(module.__all__) <= set(_reference.KERNELS)
 
 
-def test_stub_lists_every_kernel():
+def test_stub_lists_every_kernel_and_constant():
     stub = (PACKAGE / "_core.pyi").read_text()
     declared = set(re.findall(r"^def (\w+)\(", stub, re.M))
     assert declared == set(_reference.KERNELS)
+    constants = set(re.findall(r"^([A-Z][A-Z0-9_]*): ", stub, re.M))
+    public = {n for n in dir(_core) if not n.startswith("_")
+              and not inspect.ismodule(getattr(_core, n))}
+    assert constants == public - set(_reference.KERNELS)
 
 
 @pytest.mark.parametrize("target, proposal, rng, expected", [

@@ -3,22 +3,14 @@ from typing import Callable, Optional
 import numpy as np
 import numpy.typing as npt
 
-PROG_LEN: int
-MAX_CHUNK: int
-MIN_CHUNK: int
-NORMAL: int
-UNIFORM: int
-EXPONENTIAL: int
-LAPLACE: int
-STUDENT_T: int
-OK: int
-VIOLATION: int
-BUDGET: int
+# Build information and the compiled values of rsft._program's constants.
 CFLAGS: str
 CYTHON_VERSION: str
 INLINE_ZIGGURAT: bool
 PCG64_INLINE: bool
+PROGRAM_CONSTANTS: dict[str, int]
 
+# Sampler kernels (_kernels/sampler.pxi).
 def draw_proposals(rng: np.random.Generator, code: int, params: npt.NDArray[np.float64],
                    out: npt.NDArray[np.float64]) -> None: ...
 def log_ratio(prog: npt.NDArray[np.float64], x: npt.NDArray[np.float64],
@@ -35,7 +27,7 @@ def rejection_sample(
     violation_tol: float, out: npt.NDArray[np.float64],
 ) -> tuple[int, int, float, float, int]: ...
 
-# Loss kernels (_loss_kernels.pxi); float32 or float64 arrays of one dtype per call.
+# Loss kernels (_kernels/losses.pxi); float32 or float64 arrays of one dtype per call.
 _F = npt.NDArray[np.floating]
 
 def mse_loss(pred: _F, target: _F, weights: _F, grad_scale: float, loss_out: _F,
@@ -52,7 +44,7 @@ def log_softmax(logits: _F, out: _F) -> None: ...
 def categorical_inverse_cdf(probs: _F, u: npt.NDArray[np.float64],
                             out: npt.NDArray[np.int64]) -> None: ...
 
-# Reward-acceptor kernels (_acceptor_kernels.pxi); ``out`` is a bool array of r's shape.
+# Reward-acceptor kernels (_kernels/acceptors.pxi); ``out`` is a bool array of r's shape.
 def threshold_accept(r: npt.NDArray[np.float64], tau: float, strict: bool,
                      out: npt.NDArray[np.bool_]) -> None: ...
 def topk_accept(rng: np.random.Generator, r: npt.NDArray[np.float64], k: int,
@@ -62,7 +54,7 @@ def statistical_rs_accept(rng: np.random.Generator, r: npt.NDArray[np.float64],
                           out: npt.NDArray[np.bool_],
                           log_prob: npt.NDArray[np.float64]) -> None: ...
 
-# Optimizer kernels (_optim_kernels.pxi): one in-place pass per (flattened) parameter array.
+# Optimizer kernels (_kernels/optim.pxi.tp): one in-place pass per (flattened) parameter array.
 OPTIM_N_CLONED: int
 OPTIM_ISA: str
 
