@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SRC    := $(shell find src -name '*.py' -o -name '*.pyx' -o -name '*.pxi' -o -name '*.tp' -o -name '*.pyi' -o -name '*.h') setup.py pyproject.toml
 
-.PHONY: demo test bench info clean
+.PHONY: demo test bench bench-save bench-compare info clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,19 +34,38 @@ test: $(VENV)/.installed-test
 	cd tests && RSFT_REQUIRE_CYTHON=1 ../$(PY) -m pytest -q -p no:cacheprovider .
 
 # One pytest-benchmark run per area, each followed by its ratio report (all ratios in one run).
-# Speed is asserted by the reports: each exits 1 when a measured target is missed. Every area
-# still runs and prints; `make bench` then fails if any run or report did.
-BENCH = cd bench && OPENBLAS_NUM_THREADS=1 ../$(PY) -m pytest -q -p no:cacheprovider --benchmark-only
+# Speed is asserted by the reports: each exits 1 when a measured target is missed and appends
+# it to .bench-missed. Every area still runs and prints; `make bench` then fails if any run or
+# report did, and its last line names each missed target with its measured value.
+# `make bench-save` also stores each area's run (.benchmarks/<area>/, pytest-benchmark's
+# --benchmark-save); `make bench-compare` runs again and prints each area against its last
+# saved run (--benchmark-compare): save on one commit, compare on another.
+BENCH_ARGS ?=
+BENCH = cd bench && OPENBLAS_NUM_THREADS=1 RSFT_BENCH_MISSED=../.bench-missed \
+	../$(PY) -m pytest -q -p no:cacheprovider --benchmark-only $(BENCH_ARGS)
+REPORT = cd bench && RSFT_BENCH_MISSED=../.bench-missed ../$(PY)
 bench: $(VENV)/.installed-bench
-	@status=0; \
-	($(BENCH) --benchmark-json=../.bench-sampling.json test_bench_sampling.py) || status=1; \
-	(cd bench && ../$(PY) report.py ../.bench-sampling.json) || status=1; \
-	($(BENCH) --benchmark-json=../.bench-optim.json test_bench_optim.py) || status=1; \
-	(cd bench && ../$(PY) report_optim.py ../.bench-optim.json) || status=1; \
-	($(BENCH) --benchmark-columns=min,median,rounds --benchmark-sort=name \
+	@rm -f .bench-missed; status=0; \
+	($(BENCH) --benchmark-storage=../.benchmarks/sampling \
+	    --benchmark-json=../.bench-sampling.json test_bench_sampling.py) || status=1; \
+	($(REPORT) report.py ../.bench-sampling.json) || status=1; \
+	($(BENCH) --benchmark-storage=../.benchmarks/optim \
+	    --benchmark-json=../.bench-optim.json test_bench_optim.py) || status=1; \
+	($(REPORT) report_optim.py ../.bench-optim.json) || status=1; \
+	($(BENCH) --benchmark-storage=../.benchmarks/losses \
+	    --benchmark-columns=min,median,rounds --benchmark-sort=name \
 	    test_bench_losses.py) || status=1; \
-	if [ $$status -ne 0 ]; then echo "make bench: a benchmark check or speed target failed"; fi; \
+	if [ -s .bench-missed ]; then \
+	    echo "make bench: missed: $$(paste -sd ';' .bench-missed)"; \
+	elif [ $$status -ne 0 ]; then echo "make bench: a benchmark run or result check failed"; \
+	else echo "make bench: every target met"; fi; \
 	exit $$status
 
+bench-save:
+	$(MAKE) bench BENCH_ARGS=--benchmark-save=rsft
+
+bench-compare:
+	$(MAKE) bench BENCH_ARGS=--benchmark-compare
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json .bench-missed

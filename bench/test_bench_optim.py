@@ -8,6 +8,10 @@ timing):
 
   rsft_cython_1t / rsft_cython_2t   rsft.optim.<Opt>(..., backend="cython", n_threads=1 / 2)
   rsft_numpy                        rsft.optim.<Opt>(..., backend="numpy")
+  memory_floor                      (Adam float64 only) rsft._core._memory_floor: a plain compiled
+                                    loop with the step's memory traffic (read p, g, m, v; write
+                                    p, m, v) and one addition per array: what no exact Adam step
+                                    can beat once the arrays exceed the caches.
   torch_1t / torch_2t               torch.optim.<Opt>(..., fused=True) with
                                     torch.set_num_threads(1 / 2); RMSprop has no fused kernel
                                     in torch, so its torch rows use the default implementation.
@@ -31,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rsft import _core
 from rsft import optim as O
 
 try:
@@ -163,3 +168,14 @@ def test_torch(benchmark, name, dtype, n, n_threads):
             dtype=dtype, n_threads=n_threads, check=f"max abs diff <= {tol:.3g}",
             ok=err <= tol, max_abs_err=err, n_bits_differ=int(np.count_nonzero(got != ref)),
             fused=name != "RMSprop", torch=torch.__version__)
+
+
+@pytest.mark.parametrize("n", SIZES, ids=[f"{n:.0e}" for n in SIZES])
+def test_memory_floor(benchmark, n):
+    benchmark.group = f"optim/Adam/float64/N={n:.0e}"
+    p, g = _data(n, "float64")
+    m, v = np.zeros(n), np.zeros(n)
+    _time(benchmark, lambda: _core._memory_floor(p, g, m, v), n)
+    ok = bool(np.array_equal(m, v) and np.all((m != 0) | (g == 0)))   # the loop ran on all
+    _record(benchmark, kind="memory_floor", backend="cython", name="Adam", n=n,
+            dtype="float64", n_threads=1, check="m == v, both moved", ok=ok)

@@ -37,3 +37,14 @@ include "_kernels/sampler.pxi"
 include "optim.pxi"
 include "_kernels/losses.pxi"
 include "_kernels/acceptors.pxi"
+
+
+def _memory_floor(double[::1] p, const double[::1] g, double[::1] m, double[::1] v):
+    """Benchmark floor, not a kernel (bench/test_bench_optim.py): the memory traffic of one Adam
+    step on float64 arrays (read p, g, m, v; write p, m, v) with one addition per array."""
+    cdef Py_ssize_t i, n = p.shape[0]
+    with nogil:
+        for i in range(n):
+            m[i] = m[i] + g[i]
+            v[i] = v[i] + g[i]
+            p[i] = p[i] + g[i]
