@@ -428,3 +428,34 @@ def test_other_constructors_leave_passed_objects_alone():
     w = m.params[0]
     rsft.fit(m, np.ones((4, 1)), np.ones(4), loss, optim.SGD(m.params, lr=0.1), 2)
     assert m.backend == "numpy" and loss.backend is None and m.params[0] is w
+
+
+def test_trainer_works_with_a_user_acceptor_and_policy_written_without_backend():
+    """A user's Acceptor subclass and a policy subclass overriding ``sample`` without a
+    ``backend=`` keyword keep working when the trainer has a backend (it is not passed)."""
+    class TopHalf(rsft.acceptors.Acceptor):
+        def accept(self, r, rng=None, round=0):
+            return rsft.AcceptResult(r >= np.median(r, axis=1, keepdims=True))
+
+    class MyPolicy(rsft.SoftmaxPolicy):
+        def sample(self, X, n_per_row=1, rng=None):
+            return super().sample(X, n_per_row, rng)
+
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    runs = []
+    for backend in (None, "numpy", "cython"):
+        pol = MyPolicy(2, 3)
+        h = rsft.RSFTTrainer(pol, lambda X_, a, g: a.astype(float), TopHalf(), X, epochs=1,
+                             backend=backend).fit(2, rng=0)
+        runs.append((h["accepted"], [p.copy() for p in pol.params]))
+    for accepted, params in runs[1:]:
+        assert np.array_equal(accepted, runs[0][0])
+        assert all(np.array_equal(a, b) for a, b in zip(params, runs[0][1]))
+
+
+def test_tilted_target_takes_a_zero_dim_beta():
+    X = np.random.default_rng(0).normal(size=(4, 2))
+    tr = rsft.RSFTTrainer(rsft.SoftmaxPolicy(2, 3), lambda X_, a, g: a.astype(float),
+                          rsft.TopK(1), X, epochs=0)
+    a, b = tr.tilted_target(np.array(0.5)), tr.tilted_target(0.5)
+    assert np.array_equal(a["probs"], b["probs"])

@@ -76,7 +76,7 @@ def kernels(*names):
 
     ``kernels()`` is the default's, ``kernels(obj.backend)`` an object's (its own or the
     default), ``kernels(backend, obj.backend)`` one call's choice before the object's, and
-    ``kernels("numpy")`` the reference's. Every name is checked (``ValueError`` if unknown).
+    ``kernels("numpy")`` the reference's. The name used is checked (``ValueError`` if unknown).
     """
     for name in names:
         if name is not None:

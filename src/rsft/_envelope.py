@@ -118,7 +118,7 @@ def sup_row(row, target, proposal):
                 "proposal with heavier tails (e.g. a wider Normal, a Laplace or a StudentT) "
                 "centred near the target")
         best = max(best, res[1])
-    for x in _candidates(row):      # points of the support, as Python floats
+    for x in _candidates(row):      # points of the support, one at a time (scalars)
         g = float(eval_row_on_support(row, x))
         if g == math.inf:
             raise NoEnvelopeError(

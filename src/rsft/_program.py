@@ -22,8 +22,8 @@ is decided once, when the row is built (:func:`set_product_mode`); both backends
 as the compiled core reads ``quadratic_only`` (set by :func:`pack`) to pick its quadratic scan.
 
 Why a Python table: the numpy reference imports this module directly, and the compiled core
-reads the same values through ``program.pxi``, which ``setup.py`` generates from this module at
-build time (:func:`pxi_source`); ``tests/test_kernel_mirror.py`` checks the built module's
+reads the same values through ``program.pxi``, which ``tools/generate.py`` (run by ``setup.py``)
+writes from this module at build time (:func:`pxi_source`); ``tests/test_kernel_mirror.py`` checks the built module's
 constants against these. (A ``.pxd`` read by the reference through the built module would make
 the specification depend on the build.) This module imports nothing from rsft.
 
@@ -233,8 +233,8 @@ def constants():
 
 
 def pxi_source():
-    """The Cython declarations of :func:`constants` (written to ``program.pxi`` by setup.py)."""
-    lines = ["# Generated at build time from rsft/_program.py by setup.py. Do not edit.",
+    """The Cython declarations of :func:`constants` (``program.pxi``, see tools/generate.py)."""
+    lines = ["# Generated at build time from rsft/_program.py by tools/generate.py. Do not edit.",
              "cdef enum:"]
     lines += [f"    {name} = {value}" for name, value in constants().items()]
     lines += ["", "#: the compiled values of every constant of rsft._program (checked by tests)",

@@ -17,6 +17,7 @@ They are two classes, not one with modes, because they share no inputs: a densit
 no policy, candidates, reward or acceptor, and a reward problem has no target density.
 """
 
+import inspect
 import math
 
 import numpy as np
@@ -261,6 +262,18 @@ class DensityTrainer(_Trainer):
 # Reward RSFT
 # ---------------------------------------------------------------------------------------------
 
+def _backend_kwarg(method, backend):
+    """``{"backend": backend}`` when there is one to pass and ``method`` takes it, else ``{}``:
+    a policy or acceptor written without a ``backend=`` keyword keeps working."""
+    if backend is None:
+        return {}
+    try:
+        takes = "backend" in inspect.signature(method).parameters
+    except (TypeError, ValueError):     # no signature to read (e.g. a builtin)
+        takes = False
+    return {"backend": backend} if takes else {}
+
+
 class RSFTTrainer(_Trainer):
     """Rejection-sampling fine-tuning of a policy on its own accepted candidates.
 
@@ -492,7 +505,7 @@ class RSFTTrainer(_Trainer):
         """
         if not self.discrete:
             raise TypeError("tilted_target needs a discrete (softmax) policy")
-        beta = _validate.real(beta, "beta", lo=0.0, lo_open=True)
+        beta = _validate.real(beta, "beta", lo=0.0, lo_open=True, scalar_arrays=True)
         lq = _tilt.log_softmax(self.reference.decision_function(self.contexts))
         lp = _tilt.tilted_log_probs(lq, self._table, beta)
         p = np.exp(lp)
@@ -504,7 +517,7 @@ class RSFTTrainer(_Trainer):
         X = self.contexts
         n, m = X.shape[0], self.n_candidates
         proposer = self.policy if self.proposal == "current" else self.reference
-        actions = proposer.sample(X, m, gen, backend=self.backend)
+        actions = proposer.sample(X, m, gen, **_backend_kwarg(proposer.sample, self.backend))
         r = np.asarray(self.reward(X, actions, gen))
         if r.shape != (n, m):
             raise ValueError(f"reward must return shape (n_contexts, n_candidates) = {(n, m)}, "
@@ -534,11 +547,11 @@ class RSFTTrainer(_Trainer):
         return record
 
     def _accept(self, r, gen, t):
-        """The acceptor's decision; the trainer's backend only stands in for none of its own
-        (and is passed only then, so an acceptor written without ``backend=`` still works)."""
-        if self.backend is None or getattr(self.acceptor, "backend", None) is not None:
+        """The acceptor's decision; the trainer's backend only stands in for none of its own."""
+        if getattr(self.acceptor, "backend", None) is not None:
             return self.acceptor.accept(r, gen, round=t)
-        return self.acceptor.accept(r, gen, round=t, backend=self.backend)
+        return self.acceptor.accept(r, gen, round=t,
+                                    **_backend_kwarg(self.acceptor.accept, self.backend))
 
     def __repr__(self):
         return (f"RSFTTrainer(policy={self.policy!r}, acceptor={self.acceptor!r}, "

@@ -1,4 +1,5 @@
-# numpy bit generators from C (included first by _core.pyx; used by sampler.pxi and acceptors.pxi).
+# numpy bit generators from C (included by _core.pyx after program.pxi; used by sampler.pxi and
+# acceptors.pxi).
 #
 # One job: turn a numpy Generator into draws that consume its stream exactly as the Generator's
 # own methods do. ``get_bitgen`` takes the ``bitgen_t`` from the bit generator's capsule (the

@@ -32,6 +32,8 @@ cdef inline double eval_row(const double *row, double x) noexcept nogil:
         return -INFINITY
     g = polynomial_part(row[ROW_CENTER], row[ROW_CONST], row[ROW_LIN_COEF], row[ROW_QUAD_COEF],
                         x)
+    if row[ROW_QUADRATIC_ONLY] == 1.0:      # as the reference: the other terms are absent
+        return g
     if row[ROW_ABS1_COEF] != 0.0:
         g = g + row[ROW_ABS1_COEF] * fabs(x - row[ROW_ABS1_AT])
     if row[ROW_ABS2_COEF] != 0.0:
@@ -422,11 +424,13 @@ cdef enum Strategy:
     QUADRATIC = 1           # one polynomial-only row: two passes, decide then compact
     PRODUCT = 2             # product mode (integer Beta powers, no transcendental function)
     PRODUCT_PCG64 = 3       # product mode drawing beside the scan on an exact PCG64
+    N_STRATEGIES = 4        # (the count: the two tables below have this many entries)
 
-#: the scan of each strategy, indexed by Strategy
-cdef scan_fn[4] STRATEGY_SCAN = [scan_log_ratio, scan_quadratic, scan_product,
-                                 scan_product_pcg64]
+#: the scan of each strategy, indexed by Strategy (Cython refuses a list of another length)
+cdef scan_fn[N_STRATEGIES] STRATEGY_SCAN = [scan_log_ratio, scan_quadratic, scan_product,
+                                            scan_product_pcg64]
 _STRATEGY_NAMES = ("log_ratio", "quadratic", "product", "product_pcg64")
+assert len(_STRATEGY_NAMES) == N_STRATEGIES
 
 
 cdef Strategy choose_strategy(const double *prog, Py_ssize_t n_rows, int family,
