@@ -34,10 +34,16 @@ def _rewards(kind, shape, seed):
         return g.choice([-1.5e308, -1e300, -1.0, 0.0, 5e299, 1e300, 1.5e308], size=shape)
     if kind == "tiny":
         return g.standard_normal(shape) * 1e-300
+    if kind == "failed":  # failed candidates (-inf) among ties, and a row where all failed
+        r = g.integers(0, 3, size=shape).astype(float)
+        r[g.random(shape) < 0.4] = -np.inf
+        if shape[0] > 1:
+            r[1] = -np.inf
+        return r
     raise AssertionError(kind)
 
 
-KINDS = ["normal", "ties", "constant", "huge", "tiny"]
+KINDS = ["normal", "ties", "constant", "huge", "tiny", "failed"]
 SHAPES = [(1, 1), (13, 1), (4, 7), (3, 64), (2, 1000), (0, 5)]
 
 
@@ -86,7 +92,7 @@ def test_backends_bit_identical(kind, shape):
 @given(st.integers(1, 6), st.integers(1, 40), st.integers(0, 2 ** 32 - 1),
        st.sampled_from([1e-300, 1e-3, 0.3, 2.0, 1e300]), st.data())
 def test_backends_bit_identical_property(m, n, seed, beta, data):
-    vals = st.sampled_from([-1e300, -3.0, -0.5, 0.0, 0.0, 0.5, 1.0, 1e300]) | st.floats(
+    vals = st.sampled_from([-np.inf, -1e300, -3.0, -0.5, 0.0, 0.0, 0.5, 1.0, 1e300]) | st.floats(
         -1e6, 1e6)
     r = np.array(data.draw(st.lists(vals, min_size=m * n, max_size=m * n))).reshape(m, n)
     k = data.draw(st.integers(1, n))
@@ -97,10 +103,11 @@ def test_backends_bit_identical_property(m, n, seed, beta, data):
         assert np.array_equal(rc.mask, rn.mask) and _same_state(sc, sn)
 
 
+@pytest.mark.parametrize("kind", ["ties", "failed"])
 @pytest.mark.parametrize("acc", [TopK(2), StatisticalRS(0.5, r_max=5.0)], ids=repr)
-def test_draw_order_is_one_uniform_per_candidate(acc, backend):
-    """The Generator advances by exactly r.size Generator.random doubles."""
-    r = _rewards("ties", (9, 11), 0)
+def test_draw_order_is_one_uniform_per_candidate(acc, backend, kind):
+    """The Generator advances by exactly r.size Generator.random doubles (-inf included)."""
+    r = _rewards(kind, (9, 11), 0)
     res, state = _run(acc, backend, r, 3)
     ref = np.random.default_rng(3)
     u = ref.random(r.shape)
@@ -353,6 +360,99 @@ def test_accept_result():
 
 
 # ---------------------------------------------------------------------------------------------
+# Failed candidates: a reward of -inf is allowed and never accepted
+# ---------------------------------------------------------------------------------------------
+
+NINF = -np.inf
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_threshold_never_accepts_a_failed_candidate(strict, backend):
+    r = np.array([[NINF, -1e300, 0.0, 2.0], [NINF, NINF, NINF, NINF]])
+    for tau in [0.0, -1e308, NINF]:
+        m = Threshold(tau, strict=strict, backend=backend).accept(r).mask
+        assert not m[r == NINF].any(), tau
+        assert np.array_equal(m[r > NINF], (r > tau if strict else r >= tau)[r > NINF]), tau
+    # tau = -inf accepts every candidate that did not fail, strict or not
+    m = Threshold(NINF, strict=strict, backend=backend).accept(r).mask
+    assert np.array_equal(m, r > NINF)
+    assert Threshold(lambda t: NINF, backend=backend).accept(r).n_accepted == 3
+
+
+def test_topk_keeps_only_finite_candidates(backend):
+    r = np.array([[NINF, 3.0, NINF, 1.0, 2.0],    # 3 finite: k = 2 keeps the best two
+                  [NINF, 5.0, NINF, NINF, NINF],  # 1 finite: only it, for any k
+                  [NINF, NINF, NINF, NINF, NINF],  # all failed: nothing
+                  [0.0, 0.0, NINF, 0.0, 0.0]])    # ties among the finite ones
+    for k in range(1, 6):
+        m = TopK(k, backend=backend).accept(r, rng=k).mask
+        assert not m[r == NINF].any(), k
+        finite = (r > NINF).sum(axis=1)
+        assert np.array_equal(m.sum(axis=1), np.minimum(k, finite)), k
+        if k >= 3:
+            assert m[0].tolist() == [False, True, False, True, True]
+        assert m[1].tolist() == [False, True, False, False, False]
+    # the failed candidates never displace a finite one, whatever the tie-break keys
+    for seed in range(20):
+        m = TopK(4, backend=backend).accept(r, rng=seed).mask
+        assert m[3].tolist() == [True, True, False, True, True]
+
+
+def test_topk_failed_candidates_do_not_change_the_stream_or_the_finite_choice(backend):
+    """Marking some candidates as failed only removes them: the same keys rank the rest."""
+    g = np.random.default_rng(4)
+    r = g.integers(0, 4, size=(200, 12)).astype(float)
+    failed = g.random(r.shape) < 0.3
+    rf = np.where(failed, NINF, r)
+    for k in [1, 3, 12]:
+        rng_a, rng_b = np.random.default_rng(8), np.random.default_rng(8)
+        m = TopK(k, backend=backend).accept(rf, rng=rng_a).mask
+        # the reference rule: rank all by (r desc, u asc) with -inf last, keep k, drop -inf
+        u = rng_b.random(r.shape)
+        order = np.lexsort((u, -rf), axis=-1)[:, :k]
+        want = np.zeros(r.shape, bool)
+        want[np.arange(200)[:, None], order] = True
+        assert np.array_equal(m, want & ~failed), k
+        assert _same_state(rng_a.bit_generator.state, rng_b.bit_generator.state)
+
+
+def test_statistical_rs_failed_candidates(backend):
+    r = np.array([[NINF, 1.0, 0.5, NINF], [NINF, NINF, NINF, NINF], [0.0, 2.0, NINF, 2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = StatisticalRS(0.5, r_max=3.0, backend=backend).accept(r, rng=0)
+    assert not res.mask[r == NINF].any()
+    assert (r == NINF).sum() == 7 and not res.weights[r == NINF].any()
+    np.testing.assert_array_equal(res.weights[r > NINF], np.exp((r[r > NINF] - 3.0) / 0.5))
+    # r_max=None: the bound is each row's maximum finite reward (always accepted); a row in
+    # which every candidate failed accepts nothing
+    acc = StatisticalRS(0.5, backend=backend)
+    with pytest.warns(ApproximateTiltWarning):
+        res = acc.accept(r, rng=1)
+    assert res.mask[[0, 2, 2], [1, 1, 3]].all()
+    assert not res.mask[1].any() and not res.mask[r == NINF].any()
+    want = np.exp((r - np.array([[1.0], [0.0], [2.0]])) / 0.5)
+    np.testing.assert_array_equal(res.weights, want)
+    for beta in [1e-300, 1e300]:  # no temperature makes a failed candidate acceptable
+        with pytest.warns(ApproximateTiltWarning):
+            res = StatisticalRS(beta, backend=backend).accept(r, rng=2)
+        assert not res.mask[r == NINF].any() and res.mask[0, 1] and res.mask[2, 1]
+
+
+def test_failed_candidates_do_not_change_the_draws(backend):
+    """One uniform per candidate, failed or not: the same stream as without failures."""
+    r = _rewards("ties", (30, 9), 1)
+    rf = r.copy()
+    rf[::3, ::2] = NINF
+    for acc in [TopK(2, backend=backend), StatisticalRS(0.7, r_max=2.0, backend=backend)]:
+        a, b = np.random.default_rng(6), np.random.default_rng(6)
+        ma, mb = acc.accept(r, rng=a).mask, acc.accept(rf, rng=b).mask
+        assert _same_state(a.bit_generator.state, b.bit_generator.state)
+        if isinstance(acc, StatisticalRS):  # independent decisions: the others are unchanged
+            assert np.array_equal(mb, ma & (rf > NINF))
+
+
+# ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------
 
@@ -361,7 +461,9 @@ BAD_REWARDS = [
     (np.zeros((2, 2, 2)), ValueError, "got 3-D"),
     (np.zeros(()), ValueError, "got 0-D"),
     (np.array([[0.0, np.nan]]), ValueError, r"finite; r\[0, 1\] = nan"),
-    (np.array([[0.0], [-np.inf]]), ValueError, r"finite; r\[1, 0\] = -inf"),
+    (np.array([[0.0], [np.inf]]), ValueError, r"finite; r\[1, 0\] = inf"),
+    (np.array([[-np.inf, np.inf]]), ValueError, r"finite; r\[0, 1\] = inf"),
+    (np.array([[-np.inf], [np.nan]]), ValueError, r"finite; r\[1, 0\] = nan"),
     (np.ones((2, 2), complex), TypeError, "real numbers"),
     (np.ones((2, 2), bool), TypeError, "real numbers"),
     ([["a", "b"]], TypeError, "real numbers"),

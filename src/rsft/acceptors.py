@@ -12,9 +12,11 @@ round=0)`` returns an :class:`AcceptResult` with a boolean ``mask`` of the same 
   rejection sampling from ``q(y) exp(r(y) / beta)`` when ``r_max`` bounds the reward.
 
 Rewards are converted to C-contiguous float64 and must be finite (any scale: ``+-1e300`` is
-fine). ``backend`` (``"cython"`` or ``"numpy"``, default: the process default at call time)
-picks the kernel; the same Generator state gives the same mask, the same weights and the same
-final Generator state on both backends. Each class documents the random numbers it draws.
+fine) or ``-inf``, a failed candidate (a crash, a timeout, an invalid answer), which no
+acceptor ever accepts; NaN and ``+inf`` are errors. ``backend`` (``"cython"`` or ``"numpy"``,
+default: the process default at call time) picks the kernel; the same Generator state gives
+the same mask, the same weights and the same final Generator state on both backends. Each
+class documents the random numbers it draws.
 """
 
 import math
@@ -72,7 +74,8 @@ class AcceptResult:
 # ---------------------------------------------------------------------------------------------
 
 def _as_rewards(r):
-    """``r`` as a C-contiguous float64 2-D array of finite rewards, or a clear error."""
+    """``r`` as a C-contiguous float64 2-D array of finite or ``-inf`` rewards, or a clear
+    error (NaN and ``+inf`` are refused)."""
     a = _validate.real_array(r, "rewards", bool_ok=False)
     if a.ndim != 2:
         hint = " (for one context use r[None, :])" if a.ndim == 1 else ""
@@ -80,10 +83,11 @@ def _as_rewards(r):
             f"rewards must be a 2-D array of shape (n_contexts, n_candidates), got "
             f"{a.ndim}-D shape {a.shape}{hint}")
     a = np.ascontiguousarray(a, dtype=np.float64)
-    finite = np.isfinite(a)
-    if not finite.all():
-        i, j = np.unravel_index(int(np.argmin(finite)), a.shape)
-        raise ValueError(f"rewards must be finite; r[{i}, {j}] = {a[i, j]}")
+    ok = np.isfinite(a) | (a == -np.inf)
+    if not ok.all():
+        i, j = np.unravel_index(int(np.argmin(ok)), a.shape)
+        raise ValueError(f"rewards must be finite; r[{i}, {j}] = {a[i, j]} (only -inf, a "
+                         "failed candidate, is allowed besides finite rewards)")
     return a
 
 
@@ -105,7 +109,7 @@ class Acceptor:
         Parameters
         ----------
         r : array_like, shape (n_contexts, n_candidates)
-            Finite rewards.
+            Finite rewards, or ``-inf`` for a failed candidate (never accepted).
         rng : None, int, SeedSequence, BitGenerator or Generator, optional
             Randomness, normalised like ``numpy.random.default_rng`` (a Generator advances).
         round : int, default 0
@@ -136,7 +140,8 @@ class Threshold(Acceptor):
     tau : float or callable
         The threshold, or a schedule: any callable ``tau(round) -> float`` (e.g. a rising bar
         ``lambda t: 0.5 + 0.1 * t``), called once per :meth:`accept` with its ``round``.
-        ``-inf`` accepts everything and ``+inf`` nothing; NaN is an error.
+        ``-inf`` accepts every candidate that did not fail (every reward but ``-inf``) and
+        ``+inf`` nothing; NaN is an error.
     strict : bool, default False
         False: accept ``r >= tau`` (a reward equal to the threshold passes, e.g. a pass/fail
         reward of 1 with ``tau = 1``). True: accept ``r > tau``.
@@ -146,7 +151,8 @@ class Threshold(Acceptor):
     Notes
     -----
     Deterministic: draws no random numbers (``rng`` is accepted for a uniform interface,
-    validated and left untouched). ``weights`` is None.
+    validated and left untouched). ``weights`` is None. A failed candidate (reward ``-inf``)
+    never passes, whatever ``tau``.
 
     Examples
     --------
@@ -179,7 +185,7 @@ class Threshold(Acceptor):
         Parameters
         ----------
         r : array_like, shape (n_contexts, n_candidates)
-            Finite rewards.
+            Finite rewards, or ``-inf`` for a failed candidate (never accepted).
         rng : None, int, SeedSequence, BitGenerator or Generator, optional
             Unused (no random numbers are drawn); validated for a uniform interface.
         round : int, default 0
@@ -196,8 +202,10 @@ class Threshold(Acceptor):
         if rng is not None:  # validated only: nothing is drawn, so no Generator is made
             _validate.generator(rng)
         tau = self.tau_at(round)
+        # a failed candidate (-inf) never passes: for tau = -inf, r >= tau becomes r > -inf
+        strict = self.strict or tau == -math.inf
         mask = np.empty(r.shape, dtype=np.bool_)
-        _backend.kernels(backend, self.backend).threshold_accept(r, tau, self.strict, mask)
+        _backend.kernels(backend, self.backend).threshold_accept(r, tau, strict, mask)
         return AcceptResult(mask)
 
 
@@ -229,10 +237,15 @@ class TopK(Acceptor):
     set ``v_1 < v_2 < ...`` keeps a reward equal to ``v_k`` with probability
     ``F(v_k)**n - F(v_{k-1})**n``.
 
+    A failed candidate (reward ``-inf``) is never kept: the ``k`` best are chosen as usual
+    (``-inf`` ranks last) and any ``-inf`` among them is dropped, so a context with fewer
+    than ``k`` finite rewards keeps only its finite ones.
+
     Draw order (identical on both backends): ``u = rng.random(r.shape)``, i.e.
     ``n_contexts * n_candidates`` ``Generator.random`` doubles in C (row-major) order, drawn
-    for every call, including ``k = n_candidates`` (which keeps everything). ``weights`` is
-    None. The compiled kernel selects with a heap, ``O(n log k)`` per context, without the GIL.
+    for every call, including ``k = n_candidates`` (which keeps every finite reward).
+    ``weights`` is None. The compiled kernel selects with a heap, ``O(n log k)`` per context,
+    without the GIL.
 
     Examples
     --------
@@ -254,7 +267,8 @@ class TopK(Acceptor):
         Parameters
         ----------
         r : array_like, shape (n_contexts, n_candidates)
-            Finite rewards; ``n_candidates >= k``.
+            Finite rewards, or ``-inf`` for a failed candidate (never accepted);
+            ``n_candidates >= k``.
         rng : None, int, SeedSequence, BitGenerator or Generator, optional
             Randomness for the tie-break keys, normalised like ``numpy.random.default_rng``;
             a Generator advances by ``r.size`` doubles.
@@ -264,7 +278,8 @@ class TopK(Acceptor):
         Returns
         -------
         AcceptResult
-            ``mask`` with exactly ``k`` True per row; ``weights`` None.
+            ``mask`` with ``k`` True per row (fewer in a row with fewer than ``k`` finite
+            rewards: only its finite ones); ``weights`` None.
         """
         r = _as_rewards(r)
         _validate.count(round, "round")
@@ -300,10 +315,11 @@ class StatisticalRS(Acceptor):
         An upper bound of the reward (one for all contexts, or one per context). The exponent
         ``(r - r_max) / beta`` is then ``<= 0``, so nothing overflows at any reward scale. A
         reward above ``r_max`` raises ``ValueError``: the acceptance probability would exceed
-        1 and the samples would not follow ``pi*``. None (the default): the maximum reward of
-        each context's candidates, as in the RSO paper's algorithm; that candidate is always
-        accepted and the tilt is only approximate (exact as the number of candidates grows),
-        which an :class:`ApproximateTiltWarning` says once per acceptor.
+        1 and the samples would not follow ``pi*``. None (the default): the maximum finite
+        reward of each context's candidates, as in the RSO paper's algorithm (``-inf``
+        rewards are ignored; a context whose candidates all failed accepts nothing); that
+        candidate is always accepted and the tilt is only approximate (exact as the number of
+        candidates grows), which an :class:`ApproximateTiltWarning` says once per acceptor.
     backend : {"cython", "numpy"}, optional
         Kernel backend; default: the process default (:func:`rsft.get_backend`).
 
@@ -316,7 +332,8 @@ class StatisticalRS(Acceptor):
     (two polynomial squeezes of ``exp``, then ``log(1 - u) <= g`` for the undecided few); a
     gap so large that ``r - r_max`` overflows gives ``g = -inf``, probability 0, which is
     what ``exp(g)`` is in double anyway. ``1 - u`` lies in ``(0, 1]``, so ``g = 0`` (the
-    maximum with ``r_max=None``) is always accepted and ``g = -inf`` never.
+    maximum with ``r_max=None``) is always accepted and ``g = -inf`` never: a failed
+    candidate (``r = -inf``, so ``g = -inf`` and weight 0) is never accepted.
 
     ``weights`` holds the acceptance probabilities ``exp(g)`` (computed by numpy on both
     backends, so identical), e.g. for importance weighting or for an expected count.
@@ -369,7 +386,11 @@ class StatisticalRS(Acceptor):
                     "sampling"), stacklevel=3)
             if r.shape[1] == 0:
                 return np.zeros(m)
-            return np.ascontiguousarray(r.max(axis=1))
+            # the row maximum skips -inf unless all failed; then any finite bound (0) gives
+            # g = -inf for every candidate, i.e. nothing accepted
+            bound = np.ascontiguousarray(r.max(axis=1))
+            bound[bound == -np.inf] = 0.0
+            return bound
         if isinstance(self.r_max, float):
             bound = np.full(m, self.r_max)
         else:
@@ -394,7 +415,8 @@ class StatisticalRS(Acceptor):
         Parameters
         ----------
         r : array_like, shape (n_contexts, n_candidates)
-            Finite rewards, each ``<= r_max`` of its context.
+            Finite rewards, each ``<= r_max`` of its context, or ``-inf`` for a failed
+            candidate (never accepted).
         rng : None, int, SeedSequence, BitGenerator or Generator, optional
             Randomness, normalised like ``numpy.random.default_rng``; a Generator advances
             by ``r.size`` doubles.

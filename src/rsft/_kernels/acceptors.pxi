@@ -7,6 +7,8 @@
 # Uses get_bitgen, pcg64_inline and fill_uniform (bitgen.pxi) and, for StatisticalRS, the
 # sampler's accept() (sampler.pxi: same squeezes, same log fallback as the reference).
 
+from libc.math cimport INFINITY
+
 
 # ---------------------------------------------------------------------------------------------
 # Scalar helpers
@@ -45,13 +47,14 @@ cdef inline void heap_sift_down(const double *r, const double *u, Py_ssize_t *h,
 
 cdef void topk_row(const double *r, const double *u, Py_ssize_t n, Py_ssize_t k,
                    Py_ssize_t *h, unsigned char *out) noexcept nogil:
-    """Mark the k best of n candidates (1 <= k <= n) by heap selection, O(n log k)."""
+    """Mark the k best of n candidates (1 <= k <= n) by heap selection, O(n log k); a
+    failed candidate (r = -inf) among them stays unmarked."""
     cdef Py_ssize_t i, pos
     for i in range(n):
         out[i] = 0
     if k >= n:
         for i in range(n):
-            out[i] = 1
+            out[i] = r[i] > -INFINITY
         return
     for i in range(k):
         h[i] = i
@@ -65,7 +68,7 @@ cdef void topk_row(const double *r, const double *u, Py_ssize_t n, Py_ssize_t k,
             h[0] = i
             heap_sift_down(r, u, h, k, 0)
     for i in range(k):
-        out[h[i]] = 1
+        out[h[i]] = r[h[i]] > -INFINITY
 
 
 # ---------------------------------------------------------------------------------------------
