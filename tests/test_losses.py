@@ -78,6 +78,22 @@ def test_value_matches_value_and_grad(kind, backend):
     assert loss.value(pred, target, w) == loss.value_and_grad(pred, target, w)[0]
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_loss_is_callable_like_a_torch_module(kind, reduction, backend):
+    """``loss(pred, target, weights)`` is ``loss.value(pred, target, weights)``."""
+    for weighted in [False, True]:
+        pred, target, w = _data(kind, np.float64, weighted=weighted)
+        loss = _loss(kind, reduction, backend)
+        want = loss.value(pred, target, w)
+        got = loss(pred, target, w) if weighted else loss(pred, target)
+        assert np.array_equal(got, want) and type(got) is type(want)
+        if weighted:
+            assert np.array_equal(loss(pred, target, weights=w), want)
+    with pytest.raises(ValueError, match="shape"):
+        loss(pred, target[:3])
+
+
 def test_kernels_have_the_same_names():
     from rsft._reference import losses as reference_losses
     for name in reference_losses.__all__:

@@ -1,7 +1,8 @@
 """Losses with exact gradients, value and gradient in one pass: MSE, BCE with logits, softmax
 cross-entropy with logits.
 
-Each loss is a small object: ``loss.value(pred, target, weights=None)`` and
+Each loss is a small object: ``loss.value(pred, target, weights=None)`` (also
+``loss(pred, target, weights=None)``, as with torch's loss modules) and
 ``loss.value_and_grad(pred, target, weights=None) -> (value, grad)``, where ``grad`` has the shape
 and dtype of ``pred``. ``reduction`` has torch's meaning:
 
@@ -114,6 +115,10 @@ class Loss:
     def value(self, pred, target, weights=None):
         """The loss (a float, or an ndarray for ``reduction="none"``)."""
         return self._run(pred, target, weights, False)[0]
+
+    def __call__(self, pred, target, weights=None):
+        """``loss(pred, target, weights=None)`` is :meth:`value` (as with torch's losses)."""
+        return self.value(pred, target, weights)
 
     def value_and_grad(self, pred, target, weights=None):
         """``(value, grad)``: the loss and its gradient with respect to ``pred``."""
