@@ -197,3 +197,17 @@ def test_callable_receives_arrays_it_may_keep(backend):
     rsft.RejectionSampler(lp, rsft.Normal(0, 1), log_M=1.0, backend=backend).sample(100_000, 0)
     assert len(seen) > 1
     assert all(np.array_equal(a, b) for a, b in zip(seen, copies))
+
+
+def test_help_explains_choosing_a_proposal_and_log_M():
+    """help(RejectionSampler) says how to pick q and log M for a custom target, and names
+    public objects only (no private module a user cannot rely on)."""
+    import pydoc
+    import re
+    text = pydoc.render_doc(rsft.RejectionSampler, renderer=pydoc.plaintext)
+    for phrase in ["tails must be at least as heavy", "Centre it near", "sup_x",
+                   "log p(x) - log q(x)", "bound it numerically", "envelope watch",
+                   "EnvelopeViolationError", "suggested_log_M", "NoEnvelopeError"]:
+        assert phrase in text, phrase
+    assert "_reference" not in text
+    assert not re.search(r"rsft\._\w", text), re.findall(r"rsft\._\w+", text)
