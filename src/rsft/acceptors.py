@@ -157,8 +157,14 @@ class Threshold(Acceptor):
     Examples
     --------
     >>> import numpy as np
-    >>> Threshold(0.5).accept(np.array([[0.2, 0.5, 0.9]])).mask
-    array([[False,  True,  True]])
+    >>> r = np.array([[0.2, 0.5, 0.9, -np.inf]])        # -inf: a failed candidate
+    >>> Threshold(0.5).accept(r).mask
+    array([[False,  True,  True, False]])
+    >>> Threshold(0.5, strict=True).accept(r).n_accepted
+    1
+    >>> rising = Threshold(lambda t: 0.5 + 0.1 * t)     # a schedule: the bar rises per round
+    >>> rising.tau_at(3), rising.accept(r, round=3).mask
+    (0.8, array([[False, False,  True, False]]))
     """
 
     def __init__(self, tau, *, strict=False, backend=None):
@@ -250,8 +256,15 @@ class TopK(Acceptor):
     Examples
     --------
     >>> import numpy as np
-    >>> TopK(1).accept(np.array([[0.1, 0.7, 0.3]]), rng=0).mask
+    >>> TopK(1).accept(np.array([[0.1, 0.7, 0.3]]), rng=0).mask     # best-of-3
     array([[False,  True, False]])
+    >>> r = np.array([[0.1, 0.7, 0.3, 0.7], [1.0, -np.inf, -np.inf, -np.inf]])
+    >>> res = TopK(2).accept(r, rng=0)      # the second context has one finite reward
+    >>> res.mask
+    array([[False,  True, False,  True],
+           [ True, False, False, False]])
+    >>> res.counts
+    array([2, 1])
     """
 
     def __init__(self, k, *, backend=None):
@@ -347,9 +360,14 @@ class StatisticalRS(Acceptor):
     --------
     >>> import numpy as np
     >>> acc = StatisticalRS(beta=0.5, r_max=1.0)
-    >>> res = acc.accept(np.array([[1.0, 0.0, -10.0]]), rng=0)
-    >>> res.weights.round(4)
-    array([[1.    , 0.1353, 0.    ]])
+    >>> res = acc.accept(np.array([[1.0, 0.0, -10.0, -np.inf]]), rng=0)
+    >>> res.weights.round(4)                # exp((r - 1) / 0.5)
+    array([[1.    , 0.1353, 0.    , 0.    ]])
+    >>> res.mask                            # r = r_max is always kept, -inf never
+    array([[ True, False, False, False]])
+    >>> res = acc.accept(np.zeros((1000, 100)), rng=1)   # all rewards 0: p = exp(-2) = 0.135
+    >>> round(res.acceptance_rate, 2)
+    0.14
     """
 
     def __init__(self, beta, r_max=None, *, backend=None):

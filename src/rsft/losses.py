@@ -167,6 +167,17 @@ class MSE(_Elementwise):
 
     Gradient ``2 w_i (pred - target)`` (divided by the number of elements for ``"mean"``).
     ``pred`` may have any shape with samples along axis 0; ``target`` has the same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> value, grad = MSE().value_and_grad(np.array([1.0, 2.0, 4.0]), np.array([1.0, 3.0, 2.0]))
+    >>> round(value, 4)                        # (0 + 1 + 4) / 3
+    1.6667
+    >>> grad.round(4)                          # 2 (pred - target) / 3
+    array([ 0.    , -0.6667,  1.3333])
+    >>> MSE()(np.array([1.0, 2.0]), np.zeros(2), weights=[1.0, 0.5])   # (1 + 0.5 * 4) / 2
+    1.5
     """
 
     _kernel_name = "mse_loss"
@@ -177,6 +188,18 @@ class BCEWithLogits(_Elementwise):
 
     ``l = max(z, 0) - z*y + log1p(exp(-|z|))``, gradient ``sigmoid(z) - y``; targets ``y`` are
     usually in ``[0, 1]`` (soft labels allowed; like torch, the range is not checked).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z, y = np.array([0.0, 2.0, -1e4]), np.array([1.0, 1.0, 0.0])
+    >>> BCEWithLogits(reduction="none")(z, y).round(4)   # log 2, log(1 + e^-2), 0
+    array([0.6931, 0.1269, 0.    ])
+    >>> value, grad = BCEWithLogits().value_and_grad(z, y)
+    >>> round(value, 4)
+    0.2734
+    >>> grad.round(4)                                    # (sigmoid(z) - y) / 3
+    array([-0.1667, -0.0397,  0.    ])
     """
 
     _kernel_name = "bce_with_logits_loss"
@@ -189,6 +212,20 @@ class SoftmaxCrossEntropy(Loss):
     ``l_i = logsumexp(z_i) - z_i[y_i]``, gradient ``softmax(z_i) - onehot(y_i)``; or probability
     targets of shape ``(n, k)``: ``l_i = -sum_j t_ij log_softmax(z_i)_j``, gradient
     ``softmax(z_i) * sum_j t_ij - t_i``. ``reduction="none"`` gives the ``(n,)`` row losses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    >>> value, grad = SoftmaxCrossEntropy().value_and_grad(logits, np.array([0, 2]))
+    >>> round(value, 4)                 # mean of 0.1698 and log 3
+    0.6342
+    >>> grad.round(3)                   # (softmax(z) - onehot(y)) / 2
+    array([[-0.078,  0.057,  0.021],
+           [ 0.167,  0.167, -0.333]])
+    >>> probs = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    >>> SoftmaxCrossEntropy(reduction="none")(logits, probs).round(4)
+    array([0.1698, 1.0986])
     """
 
     def _run(self, pred, target, weights, want_grad):
