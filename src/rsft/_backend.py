@@ -1,17 +1,22 @@
 """Backend selection: ``"cython"`` (compiled, default when built) or ``"numpy"`` (reference).
 
 The process default comes from ``RSFT_BACKEND`` at import, else ``"cython"`` when the extension
-imports, else ``"numpy"`` with one warning. ``set_backend`` changes the process default; every
-public object also takes ``backend=`` for one call site. The default is the only global state.
+imports, else ``"numpy"`` with one warning. An ``RSFT_BACKEND`` that names no backend, or
+``"cython"`` without the extension, gives a ``RuntimeWarning`` and the default instead of an
+import error. ``set_backend`` changes the process default; every public object also takes
+``backend=`` for one call site. The default is the only global state.
 """
 
+import importlib
 import os
 import warnings
 
 from . import _reference
 
 try:
-    from . import _core
+    # imported by name: ``from . import _core`` would report a missing extension as "cannot
+    # import name '_core' from partially initialized module 'rsft' (... circular import)"
+    _core = importlib.import_module("._core", __package__)
 except ImportError as exc:  # pragma: no cover - exercised only without a build
     _core = None
     _IMPORT_ERROR = exc
@@ -29,27 +34,36 @@ def available_backends():
     return tuple(b for b in BACKENDS if b in _modules)
 
 
+def _not_built():
+    """Why the ``"cython"`` backend is missing, for the messages."""
+    return (f"rsft's compiled extension rsft._core is not built "
+            f"({type(_IMPORT_ERROR).__name__}: {_IMPORT_ERROR})")
+
+
 def _check_name(name):
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; valid backends are 'cython' and 'numpy'")
     if name not in _modules:
         raise ValueError(
-            f"backend 'cython' is not available: the compiled extension rsft._core failed to "
-            f"import ({_IMPORT_ERROR}); rebuild rsft (pip install .) or use backend='numpy'")
+            f"backend 'cython' is not available: {_not_built()}; rebuild rsft (pip install .) "
+            "or use backend='numpy'")
     return name
 
 
 def _initial():
+    default = "cython" if _core is not None else "numpy"
     env = os.environ.get("RSFT_BACKEND")
     if env:
-        return _check_name(env.strip().lower())
+        try:
+            return _check_name(env.strip().lower())
+        except ValueError as exc:  # a bad environment must not make ``import rsft`` fail
+            warnings.warn(f"RSFT_BACKEND={env!r} ignored: {exc}; using the default "
+                          f"{default!r}", RuntimeWarning, stacklevel=3)
+            return default
     if _core is None:
-        warnings.warn(
-            f"rsft's compiled extension is not available ({_IMPORT_ERROR}); using the pure "
-            "numpy backend, which gives the same results more slowly",
-            RuntimeWarning, stacklevel=3)
-        return "numpy"
-    return "cython"
+        warnings.warn(f"{_not_built()}; using the pure numpy backend, which gives the same "
+                      "results more slowly", RuntimeWarning, stacklevel=3)
+    return default
 
 
 _default = _initial()
