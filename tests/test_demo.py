@@ -51,14 +51,16 @@ def test_demo_text_report_and_seed():
 
 
 def test_demo_plot_without_or_with_matplotlib(tmp_path):
-    p = _run("demo", "--only", "regression", "--plot", str(tmp_path))
+    out = tmp_path / "new" / "figures"  # created if missing
+    p = _run("demo", "--only", "regression", "--plot", str(out))
     assert p.returncode == 0, p.stderr
+    assert out.is_dir()
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         assert "matplotlib is not installed" in p.stdout
     else:
-        assert (tmp_path / "demo2_regression.png").exists()
+        assert (out / "demo2_regression.png").exists()
 
 
 def test_failed_check_gives_nonzero_exit(monkeypatch, capsys):
@@ -73,3 +75,65 @@ def test_demo_bad_arguments():
     assert _run("demo", "--backend", "fortran").returncode == 2
     assert _run("demo", "--only", "nothing").returncode == 2
     assert _run().returncode == 2
+
+
+def test_version():
+    p = _run("--version")
+    assert p.returncode == 0 and p.stdout.strip() == f"rsft {rsft.__version__}", p.stderr
+    script = os.path.join(os.path.dirname(sys.executable), "rsft")
+    if os.path.exists(script):  # the console script of the installed package
+        p = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and p.stdout.strip() == f"rsft {rsft.__version__}"
+
+
+@pytest.mark.parametrize("seed", ["-1", "1.5", "x"])
+def test_bad_seed_is_an_argparse_error(seed):
+    p = _run("demo", "--seed", seed)
+    assert p.returncode == 2
+    assert "argument --seed: must be a non-negative integer" in p.stderr
+    assert "Traceback" not in p.stderr and p.stdout == ""
+
+
+def test_plot_without_matplotlib_says_so(tmp_path):
+    """matplotlib hidden (as when it is not installed): the demo runs, says so, exits 0."""
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from rsft.__main__ import main\n"
+            f"sys.exit(main(['demo', '--only', 'density', '--plot', {str(tmp_path)!r}]))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "--plot: matplotlib is not installed, no figures written" in p.stdout
+    assert "Traceback" not in p.stderr and list(tmp_path.iterdir()) == []
+
+
+def _one_line_error(p, path):
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.startswith(f"rsft: error: --plot {path}: ") and p.stderr.count("\n") == 1
+    assert "Traceback" not in p.stderr
+    assert p.stdout == ""  # refused before any demo ran
+
+
+def test_unwritable_plot_dir_is_a_one_line_error(tmp_path):
+    f = tmp_path / "a-file"
+    f.write_text("not a directory")
+    for path in [f / "figures", f]:
+        for json_flag in [(), ("--json",)]:
+            p = _run("demo", "--only", "density", *json_flag, "--plot", str(path))
+            _one_line_error(p, path)
+    assert f.read_text() == "not a directory"
+
+
+def test_read_only_plot_dir(tmp_path):
+    ro = tmp_path / "read-only"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        p = _run("demo", "--only", "density", "--plot", str(ro))
+        if os.access(ro, os.W_OK):  # e.g. running as root: the directory is writable to us
+            assert p.returncode == 0, p.stderr
+        else:
+            _one_line_error(p, ro)
+            assert "Permission denied" in p.stderr
+    finally:
+        ro.chmod(0o700)
+

@@ -1,11 +1,20 @@
-"""Command line: ``python -m rsft {demo,info}`` (also the ``rsft`` console script)."""
+"""Command line: ``python -m rsft {demo,info}`` and ``--version`` (also the ``rsft`` console
+script)."""
 
 import argparse
 import json
+import os
 import platform
 import sys
+import tempfile
 
 import numpy as np
+
+from . import __version__
+
+
+class CommandError(Exception):
+    """A mistake the command reports in one line on stderr (exit status 2)."""
 
 
 def _info(args):
@@ -19,7 +28,7 @@ def _info(args):
         "cython (build)": getattr(core, "CYTHON_VERSION", None),
         "backends available": list(rsft.available_backends()),
         "default backend": rsft.get_backend(),
-        "RSFT_BACKEND": __import__("os").environ.get("RSFT_BACKEND"),
+        "RSFT_BACKEND": os.environ.get("RSFT_BACKEND"),
         "C flags": getattr(core, "CFLAGS", None),
         "inlined normal ziggurat": getattr(core, "INLINE_ZIGGURAT", None),
         "inline PCG64 (RSFT_PCG64_FAST)": getattr(core, "PCG64_INLINE", None),
@@ -50,13 +59,25 @@ def _plot_variants(axes, variants, curves):
             ax.plot(curve(v), label=name.split(" (")[0])
 
 
+def _figure_dir(path):
+    """Create ``path`` if missing and check that a file can be written into it."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CommandError(f"--plot {path}: not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise CommandError(f"--plot {path}: cannot write figures there "
+                           f"({e.strerror or e})") from None
+    return path
+
+
 def _plot(report, outdir):
     """Write one PNG per demo into ``outdir``; return the paths (or raise ImportError)."""
-    import os
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    os.makedirs(outdir, exist_ok=True)
     paths = []
     demos = report["demos"]
 
@@ -120,6 +141,8 @@ def _demo(args):
     if args.backend is not None:
         rsft.set_backend(args.backend)
     backend = rsft.get_backend()
+    if args.plot is not None:  # before the work: a directory we cannot write stops us now
+        _figure_dir(args.plot)
     t0 = time.perf_counter()
     out = _demos.run_all(args.seed, backend, only=args.only)
     seconds = time.perf_counter() - t0
@@ -134,6 +157,9 @@ def _demo(args):
                         "(pip install matplotlib)")
             report["plots"] = []
             report["plot_error"] = plot_msg
+        except OSError as e:  # e.g. the directory went away or the disk is full
+            raise CommandError(f"--plot {args.plot}: cannot write figures there "
+                               f"({e.strerror or e})") from None
     if args.json:
         print(json.dumps(report, indent=1, default=_jsonable))
         if plot_msg:
@@ -159,9 +185,21 @@ def _demo(args):
     return 0 if out["checks_passed"] else 1
 
 
+def _seed(text):
+    """``--seed``: a non-negative integer (numpy refuses negative seeds)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return seed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="rsft", description="Rejection-sampling fine-tuning with a compiled core.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{demo,info}")
     p_demo = sub.add_parser(
         "demo", help="run the four worked problems and check their results",
@@ -170,7 +208,8 @@ def main(argv=None):
                     "prints what each reached and checks it; exits 1 when a check fails.")
     p_demo.add_argument("--backend", choices=["cython", "numpy"], default=None,
                         help="kernel backend (default: rsft.get_backend())")
-    p_demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p_demo.add_argument("--seed", type=_seed, default=0,
+                        help="random seed, a non-negative integer (default 0)")
     p_demo.add_argument("--json", action="store_true", help="print results as JSON")
     p_demo.add_argument("--plot", metavar="DIR", default=None,
                         help="write PNG figures into DIR (needs matplotlib)")
@@ -185,11 +224,10 @@ def main(argv=None):
         return 2
     try:
         return {"demo": _demo, "info": _info}[args.command](args)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, CommandError) as e:
         print(f"rsft: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `rsft info | head`: the reader left, nothing to report
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
