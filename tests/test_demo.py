@@ -137,3 +137,23 @@ def test_read_only_plot_dir(tmp_path):
     finally:
         ro.chmod(0o700)
 
+
+def test_long_messages_are_wrapped_not_cut():
+    report = json.loads(_run("demo", "--only", "density", "--json").stdout)
+    article = report["demos"]["density"]["article"]
+    text = _run("demo", "--only", "density").stdout
+    flat = " ".join(text.split())
+    lines = text.splitlines()
+    for label, msg in [("without log_M:", article["no_finite_M"]),
+                       ("with M = 2:", article["M2_violation"])]:
+        assert len(msg) > 200
+        assert " ".join(msg.split()) in flat, label
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith(label))
+        block = [lines[start]]
+        for line in lines[start + 1:]:
+            if not line.startswith(" " * 19):
+                break
+            block.append(line)
+        assert len(block) >= 3 and all(len(line) <= 100 for line in block), block
+        assert " ".join(" ".join(block).split()).endswith(" ".join(msg.split()[-3:]))
+

@@ -7,6 +7,7 @@ lines of the readable report. Problem instances (data, contexts, reward coeffici
 """
 
 import math
+import textwrap
 import time
 import warnings
 
@@ -22,6 +23,13 @@ from .sampling import RejectionSampler
 
 def _f(x, nd=4):
     return f"{x:.{nd}f}"
+
+
+def _wrap(text, indent):
+    """``text`` in lines of at most 98 characters (100 as printed), never cut inside a word;
+    the continuation lines indented by ``indent`` spaces."""
+    return textwrap.wrap(text, width=98, subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,8 +109,8 @@ def demo_density(seed, backend):
         f"from {n} samples",
         f"acceptance {rate:.4f} (1/M = {p:.4f}, 5 SE = {5 * se_rate:.4f})",
         "the article's pair: proposal N(0, 1), M = 2 (p/q = exp(2x - 2) is unbounded)",
-        f"  without log_M: {(refused or 'NOT refused')[:100]}...",
-        f"  with M = 2:    {(caught or 'NOT caught')[:100]}...",
+        *_wrap(f"  without log_M: {refused or 'NOT refused'}", 17),
+        *_wrap(f"  with M = 2:    {caught or 'NOT caught'}", 17),
         f"  forced through (on_violation='warn'): sample mean {bad.mean():.3f} "
         f"(exact {wrong_mean:.3f}), not 2",
     ]
