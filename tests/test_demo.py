@@ -157,3 +157,62 @@ def test_long_messages_are_wrapped_not_cut():
         assert len(block) >= 3 and all(len(line) <= 100 for line in block), block
         assert " ".join(" ".join(block).split()).endswith(" ".join(msg.split()[-3:]))
 
+
+def test_plot_data_in_the_report():
+    """What the figures are drawn from: real epoch numbers, the initial points."""
+    report = json.loads(_run("demo", "--json", "--only", "density", "regression").stdout)
+    d = report["demos"]
+    assert d["density"]["sgd"]["x0"] == 0.0 and len(d["density"]["sgd"]["path"]) == 100
+    for name, f in d["regression"]["fits"].items():
+        at = f["loss_curve_epochs"]
+        assert len(at) == len(f["loss_curve"]) > 50, name
+        assert at[0] == 0 and at[-1] == f["epochs"] - 1 and at == sorted(set(at)), name
+        assert f["loss_curve"][-1] == f["final_loss"]
+    assert sorted(f["epochs"] for f in d["regression"]["fits"].values()) == [400, 500, 2000]
+
+
+def test_plots_are_readable(monkeypatch, tmp_path):
+    """The figures' axes: the regression curves on their own epochs, the moulding limits as
+    reference lines with y labels, the bandit curves from the initial policy (round 0)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    figures = {}
+
+    def keep(fig, path, **kwargs):
+        figures[os.path.basename(path)] = fig
+        open(path, "wb").close()
+    monkeypatch.setattr(Figure, "savefig", keep)
+    out = _demos.run_all(0, rsft.get_backend(), only=["regression", "moulding", "bandit"])
+    report = {"demos": out["demos"]}
+    cli._plot(report, str(tmp_path))
+    assert set(figures) == {"demo2_regression.png", "demo3_moulding.png", "demo4_bandit.png"}
+
+    (ax,) = figures["demo2_regression.png"].axes
+    ends = sorted(int(line.get_xdata()[-1]) for line in ax.get_lines())
+    assert ends == [399, 499, 1999]
+    assert "epoch" in ax.get_xlabel() and "subsampled" not in ax.get_xlabel()
+
+    axes = figures["demo3_moulding.png"].axes
+    assert all(a.get_ylabel() for a in axes)
+
+    def flat_lines(a):
+        return {float(line.get_ydata()[0]) for line in a.get_lines()
+                if len(set(line.get_ydata())) == 1}
+
+    assert 0.95 in flat_lines(axes[0]) and 1.0 in flat_lines(axes[1])
+    initial = out["demos"]["moulding"]["initial"]
+    assert initial["cycle_time"] in flat_lines(axes[2])
+    for a, key in zip(axes, ["yield", "cpk", "cycle_time"]):
+        curves = [line for line in a.get_lines() if len(line.get_xdata()) > 2]
+        assert curves and all(line.get_ydata()[0] == initial[key] for line in curves)
+
+    b = out["demos"]["bandit"]
+    e_ax, kl_ax = figures["demo4_bandit.png"].axes
+    for a, key in [(e_ax, "expected_reward"), (kl_ax, "kl")]:
+        curves = [line for line in a.get_lines() if len(line.get_xdata()) > 2]
+        assert len(curves) == len(b["variants"])
+        for line, v in zip(curves, b["variants"].values()):
+            h = v["history"]
+            assert line.get_xdata()[0] == 0 and line.get_ydata()[0] == h["initial"][key]
+            assert len(line.get_ydata()) == v["rounds"] + 1
+            assert list(line.get_ydata()[1:]) == h[key]

@@ -53,10 +53,16 @@ def _jsonable(obj):
 
 
 def _plot_variants(axes, variants, curves):
-    """One line per variant on each axis: ``curves[j](variant)`` is its curve on ``axes[j]``."""
+    """One line per variant on each axis: ``curves[j](variant)`` is its curve on ``axes[j]``,
+    its values after rounds 0, 1, 2, ... (0: before any update)."""
     for name, v in variants.items():
         for ax, curve in zip(axes, curves):
             ax.plot(curve(v), label=name.split(" (")[0])
+
+
+def _reference_line(ax, y, label):
+    """A dashed horizontal line at ``y`` (a target or a checked limit); returns it."""
+    return ax.axhline(y, color="k", ls="--", lw=0.8, label=label)
 
 
 def _figure_dir(path):
@@ -91,12 +97,12 @@ def _plot(report, outdir):
     if "density" in demos:
         r = demos["density"]
         fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-        ax[0].plot(r["sgd"]["path"], label="SGD, lr 0.1, batch 1")
-        ax[0].axhline(2.0, color="k", ls="--", lw=0.8, label="E[s] = 2")
+        ax[0].plot([r["sgd"]["x0"]] + r["sgd"]["path"], label="SGD, lr 0.1, batch 1")
+        _reference_line(ax[0], 2.0, "E[s] = 2")
         ax[0].set(xlabel="step", ylabel="x", title="SGD on E(x - s)^2, s ~ N(2, 1)")
         ax[0].legend()
         ax[1].plot(r["running_mean"]["acceptance_per_round"], ".", ms=3)
-        ax[1].axhline(r["expected_acceptance"], color="k", ls="--", lw=0.8, label="1/M")
+        _reference_line(ax[1], r["expected_acceptance"], "1/M")
         ax[1].set(xlabel="round", ylabel="acceptance", title="acceptance per batch of 100")
         ax[1].legend()
         save(fig, "demo1_density.png")
@@ -104,31 +110,43 @@ def _plot(report, outdir):
         r = demos["regression"]
         fig, ax = plt.subplots(figsize=(6, 3.6))
         for name, f in r["fits"].items():
-            ax.semilogy(f["loss_curve"], label=name.split(" (")[0])
-        ax.set(xlabel="epoch (subsampled)", ylabel="MSE", title="y = 2x + 3 + U(0,1)")
+            ax.plot(f["loss_curve_epochs"], f["loss_curve"],
+                    label=f"{name.split(' (')[0]} ({f['epochs']} epochs)")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel="MSE (training loss)",
+               title="y = 2x + 3 + U(0,1): loss per epoch")
         ax.legend()
         save(fig, "demo2_regression.png")
     if "moulding" in demos:
         r = demos["moulding"]
         fig, ax = plt.subplots(1, 3, figsize=(12, 3.6))
         _plot_variants(ax, r["variants"], [
-            lambda v, key=key: [q[key] for q in v["per_round"]]
+            lambda v, key=key: [r["initial"][key]] + [q[key] for q in v["per_round"]]
             for key in ("yield", "cpk", "cycle_time")])
-        for a, t in zip(ax, ("yield", "Cpk", "cycle time (s)")):
-            a.set(xlabel="round", title=t)
-        ax[0].legend()
+        limits = [_reference_line(ax[0], 0.95, "checked: >= 0.95"),
+                  _reference_line(ax[1], 1.0, "checked: >= 1.0"),
+                  _reference_line(ax[2], r["initial"]["cycle_time"], "checked: <= initial")]
+        for a, t, y in zip(ax, ("production yield", "Cpk", "cycle time"),
+                           ("fraction of parts in spec", "Cpk", "seconds per cycle")):
+            a.set(xlabel="round (0: initial recipe)", ylabel=y, title=t)
+        ax[0].legend(fontsize=8)                   # the variants once, then each limit
+        for a, line in zip(ax[1:], limits[1:]):
+            a.legend(handles=[line], fontsize=8)
         save(fig, "demo3_moulding.png")
     if "bandit" in demos:
         r = demos["bandit"]
         fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-        _plot_variants(ax, r["variants"], [lambda v: v["history"]["expected_reward"],
-                                           lambda v: v["history"]["kl"]])
+        _plot_variants(ax, r["variants"], [
+            lambda v, key=key: [v["history"]["initial"][key]] + v["history"][key]
+            for key in ("expected_reward", "kl")])
         if "exact_target" in r:
-            ax[0].axhline(r["exact_target"]["expected_reward"], color="k", ls="--", lw=0.8,
-                          label="statistical-RS target")
-            ax[1].axhline(r["exact_target"]["kl"], color="k", ls="--", lw=0.8)
-        ax[0].set(xlabel="round", title="exact E[r]")
-        ax[1].set(xlabel="round", title="exact KL(pi || pi_ref)")
+            _reference_line(ax[0], r["exact_target"]["expected_reward"], "statistical-RS target")
+            _reference_line(ax[1], r["exact_target"]["kl"], "statistical-RS target")
+        ax[0].set(xlabel="round (0: initial policy)", ylabel="E[r]",
+                  title="exact expected reward")
+        ax[1].set(xlabel="round (0: initial policy)", ylabel="KL",
+                  title="exact KL(pi || pi_ref)")
         ax[0].legend(fontsize=8)
         save(fig, "demo4_bandit.png")
     return paths

@@ -56,7 +56,8 @@ def demo_density(seed, backend):
     tr = DensityTrainer(sampler, [x], objective, optim.SGD([x], lr=0.1, backend=backend))
     path = []
     tr.fit(100, rng=rng, callback=lambda t, rec: path.append(float(x[0])))
-    res["sgd"] = {"lr": 0.1, "steps": 100, "batch_size": 1, "x": float(x[0]), "path": path}
+    res["sgd"] = {"lr": 0.1, "steps": 100, "batch_size": 1, "x0": 0.0, "x": float(x[0]),
+                  "path": path}
     # (b) mini-batches of 100 and lr_t = 0.5 / (1 + t): x is the running mean of the samples
     x2 = np.zeros(1)
     tr2 = DensityTrainer(sampler, [x2], objective,
@@ -149,9 +150,12 @@ def demo_regression(seed, backend):
         h = fit(m, X, y, mse, make(m.params), epochs, batch_size=bs, rng=g)
         est = np.array([m.intercept[0], m.coef[0]])
         err = float(np.max(np.abs(est - sol)))
+        # the loss of about 100 epochs e (0-based), evenly spread on a log scale, for the plot
+        at = np.unique(np.r_[0, np.geomspace(1, epochs - 1, 100).round().astype(int)])
         res["fits"][name] = {"intercept": float(est[0]), "slope": float(est[1]),
-                             "max_abs_error": err, "final_loss": float(h[-1]),
-                             "loss_curve": [float(v) for v in h[:: max(1, epochs // 100)]]}
+                             "max_abs_error": err, "epochs": epochs, "final_loss": float(h[-1]),
+                             "loss_curve_epochs": at.tolist(),
+                             "loss_curve": [float(v) for v in h[at]]}
         res["checks"][f"{name.split(' ')[0]}: within 1e-3 of lstsq"] = err < 1e-3
         lines.append(f"{name:<66} ({est[0]:.6f}, {est[1]:.6f})  max |error| {err:.1e}")
     # the article's update: theta -= lr * X.T @ (y - X theta) / m, no intercept: it ascends
