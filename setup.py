@@ -23,6 +23,11 @@ if os.environ.get("RSFT_NATIVE") == "1":  # opt-in only
     cflags.append("-march=native")  # opt-in only (RSFT_NATIVE=1), never the default
 openmp = ["-fopenmp"] if os.environ.get("RSFT_OPENMP", "1") == "1" else []
 
+# The wheel ships the compiled module, not Cython's C file (exclude-package-data in
+# pyproject.toml); a copy an older build left in build/lib* would still be packed: drop it.
+for stale in Path("build").glob("lib*/rsft/_core.c"):
+    stale.unlink()
+
 generated = Path("build") / "rsft_generated"
 have_zig = generate("src/rsft", generated)
 
