@@ -12,8 +12,8 @@ PKG = Path(rsft.__file__).parent
 
 @pytest.fixture
 def installed():
-    if PKG.parent.name not in ("site-packages", "dist-packages"):
-        pytest.skip(f"rsft is imported from {PKG}, not from an installed wheel")
+    assert PKG.parent.name in ("site-packages", "dist-packages"), (
+        f"rsft is imported from {PKG}: run the tests on the installed wheel (make test)")
     return importlib.metadata.distribution("rsft")
 
 
