@@ -22,7 +22,7 @@ Conventions shared by every kernel:
 
 import numpy as np
 
-__all__ = ["sgd_step", "adam_step", "rmsprop_step"]
+__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "lion_step"]
 
 
 def sgd_step(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, weight_decay,
@@ -141,3 +141,58 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
         param -= lr * momentum_buffer
     else:
         param -= lr * q
+
+
+def adagrad_step(param, grad, state_sum, clr, eps, weight_decay, maximize, n_threads):
+    """One Adagrad step (torch.optim.Adagrad), in place. Per element::
+
+        g = sign * grad
+        if wd != 0:      g = g + wd * p
+        s = s + g * g
+        std = sqrt(s) + eps
+        p = p - (clr * g) / std
+
+    with ``clr = lr / (1 + (t - 1) * lr_decay)`` at step ``t`` (torch's ``addcdiv_`` with
+    ``value=-clr`` multiplies before it divides; negating ``clr`` is exact).
+    """
+    t = param.dtype.type
+    clr, eps, wd = t(clr), t(eps), t(weight_decay)
+    g = np.multiply(t(-1 if maximize else 1), grad)
+    if wd != 0:
+        g += wd * param
+    state_sum += g * g
+    std = np.sqrt(state_sum)
+    std += eps
+    g *= clr
+    g /= std
+    param -= g
+
+
+def lion_step(param, grad, exp_avg, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, decay,
+              maximize, n_threads):
+    """One Lion step (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms",
+    Algorithm 2), in place. Per element::
+
+        g = sign * grad
+        c = beta1 * m + (1 - beta1) * g
+        if decay != 1:   p = p * decay            (decoupled: decay = 1 - lr * weight_decay)
+        p = p - lr * np.sign(c)
+        m = beta2 * m + (1 - beta2) * g
+
+    ``np.sign`` gives 1 or -1, +0.0 for a zero of either sign, and a NaN unchanged (its bits
+    too); the compiled ``f_sign`` returns the same bits.
+    """
+    t = param.dtype.type
+    lr, decay = t(lr), t(decay)
+    beta1, one_minus_beta1 = t(beta1), t(one_minus_beta1)
+    beta2, one_minus_beta2 = t(beta2), t(one_minus_beta2)
+    g = np.multiply(t(-1 if maximize else 1), grad)
+    c = beta1 * exp_avg
+    c += one_minus_beta1 * g
+    if decay != 1:
+        param *= decay
+    np.sign(c, out=c)
+    c *= lr
+    param -= c
+    exp_avg *= beta2
+    exp_avg += one_minus_beta2 * g
