@@ -18,7 +18,8 @@ from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelop
 from .sampling import RejectionSampler, SamplingStats
 from . import acceptors, finetune, losses, models, optim, schedules
 from .optim import SGD, Adam, AdamW, RMSprop
-from .schedules import ConstantLR, CosineLR, InverseTimeLR, StepLR
+from .schedules import (ConstantLR, CosineLR, InverseTimeLR, LinearWarmup, StepLR,
+                        WarmupCosine)
 from .acceptors import AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold, TopK
 from .finetune import DensityTrainer, History, RSFTTrainer
 from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy
@@ -34,8 +35,8 @@ __all__ = [
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
     "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "ConstantLR", "CosineLR",
-    "InverseTimeLR", "StepLR", "losses", "models", "MSE", "BCEWithLogits",
-    "SoftmaxCrossEntropy", "LinearRegression", "LogisticRegression", "SoftmaxPolicy",
+    "InverseTimeLR", "StepLR", "LinearWarmup", "WarmupCosine", "losses", "models", "MSE",
+    "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression", "LogisticRegression", "SoftmaxPolicy",
     "GaussianPolicy", "fit", "finetune", "RSFTTrainer", "DensityTrainer", "History",
     "__version__",
 ]

@@ -5,6 +5,9 @@ takes ``lr``.
 ``InverseTimeLR(0.1, k=0.5)`` gives the first step ``lr = 0.1`` and the second ``0.1 / 1.5``.
 Every schedule is an immutable value object: it compares equal to another with the same
 parameters and is stored as is in ``Optimizer.state_dict()``.
+
+Warmup composes: :class:`LinearWarmup` ramps up any ``lr`` (a float or a schedule), and
+:class:`WarmupCosine` is the usual fine-tuning schedule, a linear warmup then a cosine decay.
 """
 
 import math
@@ -13,7 +16,8 @@ from dataclasses import dataclass
 
 from . import _validate
 
-__all__ = ["LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR"]
+__all__ = ["LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR",
+           "LinearWarmup", "WarmupCosine"]
 
 
 def _rate(x, name):
@@ -24,6 +28,20 @@ def _rate(x, name):
 def _steps(x, name):
     """A number of steps: an integer >= 1."""
     return _validate.count(x, name, minimum=1)
+
+
+def _warmup_steps(x, name):
+    """A number of warmup steps: an integer >= 0 (0: no warmup)."""
+    return _validate.count(x, name)
+
+
+def _schedule(x, name):
+    """A schedule, or a learning rate (finite, >= 0) made into a :class:`ConstantLR`."""
+    if callable(x) and not isinstance(x, numbers.Real):
+        return x
+    return ConstantLR(_validate.real(x, name, lo=0.0,
+                                     expected="a real number or a schedule (a callable t -> "
+                                              "float)"))
 
 
 def _fraction(x, name):
@@ -66,6 +84,12 @@ class ConstantLR(LRSchedule):
     ----------
     lr : float
         Learning rate, finite and ``>= 0``.
+
+    Examples
+    --------
+    >>> from rsft.schedules import ConstantLR
+    >>> [ConstantLR(0.1)(t) for t in (0, 1, 1000)]
+    [0.1, 0.1, 0.1]
     """
 
     lr: float
@@ -89,6 +113,12 @@ class StepLR(LRSchedule):
         Number of steps between two decays, ``>= 1``.
     gamma : float, default 0.1
         Multiplicative factor of each decay, in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from rsft.schedules import StepLR
+    >>> [StepLR(1.0, step_size=2, gamma=0.5)(t) for t in range(6)]
+    [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     """
 
     lr: float
@@ -116,6 +146,12 @@ class CosineLR(LRSchedule):
         Length of the annealing, ``>= 1`` steps.
     eta_min : float, default 0
         Final learning rate, finite and ``>= 0``.
+
+    Examples
+    --------
+    >>> from rsft.schedules import CosineLR
+    >>> [round(CosineLR(1.0, t_max=4)(t), 6) for t in range(6)]
+    [1.0, 0.853553, 0.5, 0.146447, 0.0, 0.0]
     """
 
     lr: float
@@ -135,7 +171,14 @@ class CosineLR(LRSchedule):
 @dataclass(frozen=True)
 class InverseTimeLR(LRSchedule):
     """Inverse-time decay: ``lr / (1 + k * t)``, with ``lr`` (the initial learning rate) and
-    ``k`` (the decay rate per step) finite and ``>= 0``."""
+    ``k`` (the decay rate per step) finite and ``>= 0``.
+
+    Examples
+    --------
+    >>> from rsft.schedules import InverseTimeLR
+    >>> [InverseTimeLR(0.5, k=0.25)(t) for t in (0, 4, 12)]
+    [0.5, 0.25, 0.125]
+    """
 
     lr: float
     k: float
@@ -144,3 +187,98 @@ class InverseTimeLR(LRSchedule):
     def __call__(self, t):
         """Learning rate after ``t`` steps."""
         return self.lr / (1.0 + self.k * _step_index(t))
+
+
+@dataclass(frozen=True)
+class LinearWarmup(LRSchedule):
+    """A linear warmup in front of any learning rate: ``schedule(t) * (t + 1) / warmup_steps``
+    for ``t < warmup_steps``, then ``schedule(t)``.
+
+    The first step takes ``1 / warmup_steps`` of the rate and step ``warmup_steps - 1`` (the
+    last of the warmup) all of it, as torch's
+    ``LinearLR(start_factor=1/warmup_steps, total_iters=warmup_steps - 1)`` chained with the
+    schedule. The schedule is not shifted: it is evaluated at the same ``t``.
+
+    Parameters
+    ----------
+    schedule : float or callable
+        The learning rate after the warmup: a float (finite, ``>= 0``; stored as a
+        :class:`ConstantLR`) or a schedule ``t -> float``.
+    warmup_steps : int
+        Length of the warmup, ``>= 0`` (0: no warmup).
+
+    Examples
+    --------
+    >>> from rsft.schedules import LinearWarmup, StepLR
+    >>> [LinearWarmup(1.0, warmup_steps=4)(t) for t in range(6)]
+    [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    >>> [LinearWarmup(StepLR(1.0, step_size=3, gamma=0.5), 2)(t) for t in range(5)]
+    [0.5, 1.0, 1.0, 0.5, 0.5]
+    """
+
+    schedule: object
+    warmup_steps: int
+    _checks = (("schedule", _schedule), ("warmup_steps", _warmup_steps))
+
+    def __call__(self, t):
+        """Learning rate after ``t`` steps."""
+        t = _step_index(t)
+        rate = self.schedule(t)
+        if t >= self.warmup_steps:
+            return rate
+        rate = _rate(rate, f"the warmed-up schedule's value (at t={t})")
+        return rate * (t + 1) / self.warmup_steps
+
+
+@dataclass(frozen=True)
+class WarmupCosine(LRSchedule):
+    """A linear warmup to ``lr`` over ``warmup_steps`` steps, then a cosine decay to
+    ``eta_min`` at step ``total_steps``, then ``eta_min``: the usual fine-tuning schedule.
+
+    ``lr * (t + 1) / warmup_steps`` for ``t < warmup_steps`` (as :class:`LinearWarmup`), then
+    ``eta_min + (lr - eta_min) * (1 + cos(pi * (t - warmup_steps) / (total_steps -
+    warmup_steps))) / 2`` up to ``t = total_steps`` (:class:`CosineLR` started at the end of
+    the warmup), and ``eta_min`` after.
+
+    Parameters
+    ----------
+    lr : float
+        Peak learning rate, finite and ``>= 0``.
+    warmup_steps : int
+        Length of the warmup, ``>= 0``.
+    total_steps : int
+        Step at which the decay reaches ``eta_min``, ``> warmup_steps``.
+    eta_min : float, default 0
+        Final learning rate, finite and ``>= 0``.
+
+    Examples
+    --------
+    >>> from rsft.schedules import WarmupCosine
+    >>> s = WarmupCosine(1.0, warmup_steps=2, total_steps=6, eta_min=0.1)
+    >>> [round(s(t), 6) for t in range(8)]
+    [0.5, 1.0, 1.0, 0.868198, 0.55, 0.231802, 0.1, 0.1]
+    """
+
+    lr: float
+    warmup_steps: int
+    total_steps: int
+    eta_min: float = 0.0
+    _checks = (("lr", _rate), ("warmup_steps", _warmup_steps), ("total_steps", _steps),
+               ("eta_min", _rate))
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.total_steps <= self.warmup_steps:
+            raise ValueError(f"total_steps must be > warmup_steps, got total_steps="
+                             f"{self.total_steps} and warmup_steps={self.warmup_steps}")
+
+    def __call__(self, t):
+        """Learning rate after ``t`` steps."""
+        t = _step_index(t)
+        if t < self.warmup_steps:
+            return self.lr * (t + 1) / self.warmup_steps
+        if t >= self.total_steps:
+            return self.eta_min
+        c = 0.5 * (1.0 + math.cos(math.pi * (t - self.warmup_steps)
+                                  / (self.total_steps - self.warmup_steps)))
+        return self.eta_min + (self.lr - self.eta_min) * c
