@@ -17,7 +17,7 @@ from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelop
                      ProposalBudgetExceeded)
 from .sampling import RejectionSampler, SamplingStats
 from . import acceptors, finetune, losses, models, optim, schedules
-from .optim import SGD, Adam, AdamW, RMSprop
+from .optim import SGD, Adagrad, Adam, AdamW, Lion, RMSprop
 from .schedules import (ConstantLR, CosineLR, InverseTimeLR, LinearWarmup, StepLR,
                         WarmupCosine)
 from .acceptors import AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold, TopK
@@ -34,9 +34,9 @@ __all__ = [
     "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
-    "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "ConstantLR", "CosineLR",
-    "InverseTimeLR", "StepLR", "LinearWarmup", "WarmupCosine", "losses", "models", "MSE",
-    "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression", "LogisticRegression", "SoftmaxPolicy",
+    "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ConstantLR",
+    "CosineLR", "InverseTimeLR", "StepLR", "LinearWarmup", "WarmupCosine", "losses", "models",
+    "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression", "LogisticRegression", "SoftmaxPolicy",
     "GaussianPolicy", "fit", "finetune", "RSFTTrainer", "DensityTrainer", "History",
     "__version__",
 ]

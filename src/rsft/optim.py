@@ -1,67 +1,111 @@
-"""Optimizers with torch.optim's update rules, updating numpy arrays in place.
+"""Optimizers with torch.optim's update rules and shape, updating numpy arrays in place.
 
 Each step is one fused pass per parameter array in the compiled backend (float32 and float64,
 GIL released, optionally split over threads), bit-identical to the numpy reference
 (:mod:`rsft._reference.optim`, which spells out every update in its operation order).
 
-Example::
+What is as in torch.optim: the update formulas and options of :class:`SGD`, :class:`Adam`,
+:class:`AdamW`, :class:`RMSprop` and :class:`Adagrad` (and :class:`Lion`, from its paper);
+parameter groups (``Adam([{"params": [W], "lr": 0.1}, {"params": [b]}], lr=1e-3)``, each
+group's hyperparameters filling in the defaults); ``opt.param_groups``, a list of dicts whose
+edits take effect at the next step; ``add_param_group``; ``state_dict()`` and
+``load_state_dict()``.
 
-    w = np.zeros(3)
-    opt = rsft.optim.Adam(w, lr=0.1)
-    for _ in range(100):
-        opt.step(2 * (w - target))          # gradient of |w - target|^2
+How ``step(grads)`` differs from torch: numpy arrays carry no ``.grad``, so where torch's
+``step()`` reads ``p.grad`` of each parameter, ``step(grads)`` takes the gradients: one array
+per parameter, in the order of ``opt.params`` (the groups' ``"params"`` one after another), each
+of its parameter's shape and dtype. Nothing accumulates, so there is no ``zero_grad()``; every
+parameter takes part in every step (torch skips a parameter whose ``.grad`` is None); there is
+no ``closure``. A learning-rate schedule is the ``lr`` itself (:mod:`rsft.schedules`: ``lr(t)``
+of the group's completed steps), not a separate scheduler object. Hyperparameters are edited
+in ``opt.param_groups`` only: writing an attribute such as ``opt.lr`` raises instead of being
+ignored. Porting a torch loop::
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)        # torch
+    for x, y in batches:
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()                         # fills each p.grad
+        opt.step()
+
+    opt = rsft.Adam(model.params, lr=1e-3)                      # rsft: numpy arrays
+    for x, y in batches:
+        loss, grads = model.loss_and_grad(x, y, rsft.MSE())     # one array per parameter
+        opt.step(grads)
 """
 
 import math
 import numbers
+import operator
+from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 
 from . import _backend, _validate
-from .schedules import ConstantLR, CosineLR, InverseTimeLR, LRSchedule, StepLR
+from .schedules import (ConstantLR, CosineLR, InverseTimeLR, LinearWarmup, LRSchedule, StepLR,
+                        WarmupCosine)
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
-           "LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion",
+           "LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR", "LinearWarmup",
+           "WarmupCosine"]
 
 #: arrays smaller than this are updated on one thread whatever ``n_threads`` says (starting
 #: threads costs more than the pass); results do not depend on it.
 PARALLEL_MIN_SIZE = 1 << 15
 
+#: what a kernel gets for a state array an option does not use (length 0, never written)
+_NO_STATE = {dtype: np.zeros(0, dtype) for dtype in _validate.FLOATS}
+
 
 # ---------------------------------------------------------------------------------------------
-# Validation helpers (the checks shared with other modules are in rsft._validate)
+# Hyperparameter checks: each takes (value, name) and returns the value the group stores
+# (the checks shared with other modules are in rsft._validate)
 # ---------------------------------------------------------------------------------------------
 
 def _nonneg(x, name):
     return _validate.real(x, name, lo=0.0)
 
 
-def _flags(hp, *names):
-    return {name: _validate.flag(hp[name], name) for name in names}
-
-
-def _lr(lr):
+def _lr(lr, name):
     """A learning rate (finite, >= 0) or a schedule (any callable t -> float)."""
     if callable(lr) and not isinstance(lr, numbers.Real):
         return lr
-    return _nonneg(lr, "learning rate lr")
+    return _validate.real(lr, name, lo=0.0,
+                          expected="a real number or a schedule (a callable t -> float)")
 
 
-def _betas(betas):
+def _betas(betas, name, *, closed):
+    """A pair of decay rates, each in [0, 1) (in [0, 1] when ``closed``), as a tuple."""
     try:
-        b1, b2 = betas
+        beta1, beta2 = betas
     except (TypeError, ValueError):
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-    return (_validate.real(b1, "beta1 (betas[0])", lo=0.0, hi=1.0, hi_open=True),
-            _validate.real(b2, "beta2 (betas[1])", lo=0.0, hi=1.0, hi_open=True))
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {betas!r}") from None
+    return tuple(_validate.real(b, f"beta{k + 1} ({name}[{k}])", lo=0.0, hi=1.0,
+                                hi_open=not closed) for k, b in enumerate((beta1, beta2)))
 
 
-def _check_params(params):
-    params = _validate.array_list(params, "params")
-    if not params:
-        raise ValueError("params is empty: give at least one array to optimize")
+def _key_name(where, key):
+    """How a message names hyperparameter ``key``: the argument, or the group's entry."""
+    return key if where is None else f"{where}[{key!r}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters and gradients
+# ---------------------------------------------------------------------------------------------
+
+def _array_sequence(arrays, name):
+    """A numpy array or an ordered iterable of them, as a list; a set is refused."""
+    if isinstance(arrays, (set, frozenset, dict)):
+        raise TypeError(f"{name} must be an ordered sequence (a list) of arrays, not a "
+                        f"{type(arrays).__name__}: gradients are matched to parameters by "
+                        "position")
+    return _validate.array_list(arrays, name)
+
+
+def _check_params(params, name):
+    params = _array_sequence(params, name)
     for i, p in enumerate(params):
-        where = f"params[{i}]"
+        where = f"{name}[{i}]"
         if not isinstance(p, np.ndarray):
             raise TypeError(f"{where} must be a numpy array (it is updated in place), got "
                             f"{type(p).__name__}")
@@ -78,9 +122,26 @@ def _check_params(params):
     for i in range(len(params)):
         for j in range(i):
             if np.may_share_memory(params[i], params[j]):
-                raise ValueError(f"params[{j}] and params[{i}] share memory; each parameter "
+                raise ValueError(f"{name}[{j}] and {name}[{i}] share memory; each parameter "
                                  "must be a separate array")
     return params
+
+
+def _groups_of(params):
+    """The parameter groups ``params`` gives: its dicts, or one group of its arrays."""
+    if isinstance(params, dict):
+        raise TypeError("params is one dict; give parameter groups as a list of dicts, each "
+                        "with a 'params' entry: [{'params': [...], ...}, ...]")
+    items = _array_sequence(params, "params")
+    if not items:
+        raise ValueError("params is empty: give at least one array to optimize")
+    n_groups = sum(isinstance(item, dict) for item in items)
+    if n_groups == 0:
+        return [{"params": items}], "params"
+    if n_groups < len(items):
+        raise TypeError("params mixes parameter groups (dicts) and arrays: give a list of "
+                        "arrays (one group) or a list of dicts, each with a 'params' entry")
+    return items, None
 
 
 def _order(a):
@@ -95,64 +156,293 @@ def _flat_view(a):
     return v
 
 
+class _GroupView(Mapping):
+    """A read-only, live view of one parameter group's hyperparameters (all but "params")."""
+
+    __slots__ = ("_optimizer", "_index")
+
+    def __init__(self, optimizer, index):
+        self._optimizer, self._index = optimizer, index
+
+    def _group(self):
+        return self._optimizer.param_groups[self._index]
+
+    def __getitem__(self, key):
+        if key == "params":
+            raise KeyError(key)
+        return self._group()[key]
+
+    def __iter__(self):
+        return (key for key in self._group() if key != "params")
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __repr__(self):
+        return repr(dict(self))
+
+
 # ---------------------------------------------------------------------------------------------
 # Base class
 # ---------------------------------------------------------------------------------------------
 
 class Optimizer:
-    """Base class: parameter and gradient checks, state, ``state_dict`` and the step loop.
+    """Base class: parameter groups, their checks, state, ``state_dict`` and the step loop.
 
     Parameters
     ----------
-    params : ndarray or sequence of ndarray
-        Arrays updated in place: float32 or float64, any shape, writeable, C- or F-contiguous,
-        not overlapping each other. Anything else raises (never a silent copy).
+    params : ndarray, sequence of ndarray, or sequence of dict
+        The arrays updated in place (float32 or float64, any shape, writeable, C- or
+        F-contiguous, not overlapping each other; anything else raises, never a silent copy),
+        as one group, or a list of parameter groups: dicts with a ``"params"`` entry (an array
+        or a list of arrays) and any hyperparameters that differ from the defaults (the
+        optimizer's keyword arguments), as in torch.optim.
+    maximize : bool, default False
+        (A keyword of every optimizer here.) Ascend the objective instead: the gradient's sign
+        is flipped.
     backend : {"cython", "numpy"}, optional
         Kernel backend; default: the process default (:func:`rsft.get_backend`). Both give
         the same bits.
     n_threads : int, default 1
         Threads of the compiled pass over arrays of at least ``PARALLEL_MIN_SIZE`` elements.
         The result does not depend on it.
+
+    Notes
+    -----
+    ``param_groups`` is the one place of the hyperparameters: a list of dicts, one per group,
+    each with ``"params"`` and every hyperparameter. An edit (``lr``, ``betas``, ``momentum``,
+    ``weight_decay``, ...) takes effect at the next :meth:`step`, which checks every group
+    first: a bad value raises ``ValueError`` or ``TypeError`` naming the group and the key, and
+    the step then changes nothing. A group's ``"params"`` are fixed when it is added (use
+    :meth:`add_param_group` for more). Writing an attribute the optimizer does not have (say
+    ``opt.lr = 0.1``) raises ``AttributeError``; ``backend`` and ``n_threads`` may be set
+    (checked). Subclasses keep their own attributes under names starting with ``_``.
+
+    Each group counts its own steps ``t`` (a group added later starts at 0): they drive the
+    bias corrections, ``lr`` schedules (``lr(t)`` with ``t`` the group's completed steps) and
+    Adagrad's ``lr_decay``, as torch's per-parameter step counts do.
+
+    Examples
+    --------
+    >>> import numpy as np, rsft
+    >>> W, b = np.ones((2, 2)), np.zeros(2)
+    >>> opt = rsft.SGD([{"params": [W], "lr": 0.5}, {"params": [b]}], lr=0.1)
+    >>> [group["lr"] for group in opt.param_groups]
+    [0.5, 0.1]
+    >>> opt.step([np.ones((2, 2)), np.ones(2)])     # one gradient per parameter, in order
+    >>> W[0], b
+    (array([0.5, 0.5]), array([-0.1, -0.1]))
+    >>> opt.param_groups[1]["lr"] = -1.0            # checked at the next step
+    >>> opt.step([np.ones((2, 2)), np.ones(2)])
+    Traceback (most recent call last):
+    ...
+    ValueError: param_groups[1]['lr'] must be finite and >= 0, got -1.0
+    >>> opt.param_groups[1]["lr"] = 0.2
+    >>> opt.lr = 0.2
+    Traceback (most recent call last):
+    ...
+    AttributeError: SGD has no attribute 'lr' to set: hyperparameters live in opt.param_groups; set opt.param_groups[i]['lr'] for each group i (the next step reads and checks it)
     """
 
+    #: names of the per-parameter state arrays (torch's state keys)
     _state_names = ()
+    #: ``(key, check)`` per hyperparameter, in order: a group stores ``check(value, name)``
+    _checks = ()
+    #: hyperparameters read only when a parameter's state is created (they may not change)
+    _read_at_creation = ()
 
-    def __init__(self, params, hyperparams, *, backend=None, n_threads=1):
-        self._params = _check_params(params)
-        self.backend = _validate.backend(backend)
-        self.n_threads = _validate.count(n_threads, "n_threads", minimum=1)
-        self._hp = self._validate(dict(hyperparams))
+    def __init__(self, params, defaults, *, backend=None, n_threads=1):
+        groups, plain_name = _groups_of(params)
+        self._backend = _validate.backend(backend)
+        self._n_threads = _validate.count(n_threads, "n_threads", minimum=1)
+        self._defaults = self._check_hyperparams(defaults, None)
+        self._param_groups = []
+        self._group_bounds = []     # per group: (first, stop) in the flat lists below
+        self._group_arrays = []     # per group: its arrays, as a tuple
+        self._group_steps = []      # per group: steps taken
+        self._checked = []          # per group: (keys, values, hyperparameters) last checked
+        self._created_with = []     # per group: the _read_at_creation values of its state
+        self._state_pending = set()  # groups whose state may lack arrays their options use
+        self._params, self._flat_params, self._state, self._flat_state = [], [], [], []
+        self._orders = []           # per parameter: the memory order of its flat view
         self._step = 0
-        self._flat_params = [_flat_view(p) for p in self._params]
-        self._state = []
-        self._flat_state = []
-        for p in self._params:
-            st = {name: np.zeros_like(p) if self._uses(name) else np.zeros(0, p.dtype)
-                  for name in self._state_names}
-            self._state.append(st)
-            self._flat_state.append({k: _flat_view(a) for k, a in st.items()})
+        for group in groups:
+            self._add_group(group, plain_name)
 
     # -- subclass hooks -------------------------------------------------------------------
     @classmethod
-    def _validate(cls, hp):  # pragma: no cover - abstract
+    def _check_combination(cls, hp, where):
+        """Checks that involve several hyperparameters of one group (none by default)."""
+
+    def _uses(self, name, hp):  # pragma: no cover - abstract
+        """Whether state array ``name`` is used under the group hyperparameters ``hp``."""
         raise NotImplementedError
 
-    def _uses(self, name):  # pragma: no cover - abstract
+    def _initial_state(self, name, p, hp):
+        """A new state array ``name`` for parameter ``p`` (zeros unless a subclass says)."""
+        return np.zeros_like(p)
+
+    def _update(self, kern, p, g, st, hp, lr, t, fresh, n_threads):  # pragma: no cover
+        """One kernel call: parameter ``p`` (flat), gradient ``g``, state ``st`` (flat arrays,
+        length 0 where unused), group hyperparameters ``hp``, this step's ``lr``, the group's
+        step ``t`` (from 1), ``fresh`` when the state was created for this step."""
         raise NotImplementedError
 
-    def _update(self, kern, p, g, st, lr, t, n_threads):  # pragma: no cover - abstract
-        raise NotImplementedError
+    # -- checks ---------------------------------------------------------------------------
+    @classmethod
+    def _check_hyperparams(cls, values, where):
+        """Every hyperparameter checked (``where`` None: they are arguments; else the group
+        or state_dict entry they come from, for the messages)."""
+        out = {key: check(values[key], _key_name(where, key)) for key, check in cls._checks}
+        cls._check_combination(out, "" if where is None else f"{where}: ")
+        return out
+
+    def _check_keys(self, group, where, *, complete):
+        """Refuse keys the optimizer does not know (and, if ``complete``, missing ones)."""
+        for key in group:
+            if key != "params" and key not in self._defaults:
+                raise ValueError(f"{where} has an unknown key {key!r}; {type(self).__name__} "
+                                 f"groups take 'params' and {', '.join(map(repr, self._defaults))}")
+        if complete:
+            for key in self._defaults:
+                if key not in group:
+                    raise ValueError(f"{where} has no {key!r}; every group needs each of "
+                                     f"{', '.join(map(repr, self._defaults))}")
+
+    def _check_group(self, i, group):
+        """The hyperparameters of ``param_groups[i]`` as edited, checked."""
+        where = f"param_groups[{i}]"
+        if not isinstance(group, dict):
+            raise TypeError(f"{where} must be a dict, got {type(group).__name__}")
+        self._check_keys(group, where, complete=True)
+        hp = self._check_hyperparams(group, where)
+        for key in self._read_at_creation:
+            if hp[key] != self._created_with[i][key]:
+                raise ValueError(f"{where}[{key!r}] is read only when the state is created "
+                                 f"(it was {self._created_with[i][key]!r}, now {hp[key]!r}); "
+                                 "build a new optimizer to start from another value")
+        return hp
+
+    def _checked_groups(self):
+        """Each group's hyperparameters, checked again where they were edited since the last
+        check (all groups are checked before any is stored)."""
+        groups = self._param_groups
+        if len(groups) != len(self._group_bounds):
+            raise ValueError(f"param_groups has {len(groups)} groups, the optimizer "
+                             f"{len(self._group_bounds)}: add groups with add_param_group(), "
+                             "never by editing the list")
+        out, edited = [], []
+        for i, group in enumerate(groups):
+            arrays, registered = group.get("params") if isinstance(group, dict) else None, \
+                self._group_arrays[i]
+            if (not isinstance(arrays, (list, tuple)) or len(arrays) != len(registered)
+                    or not all(map(operator.is_, arrays, registered))):
+                raise ValueError(f"param_groups[{i}]['params'] is not the list of arrays the "
+                                 "group was created with; a group's parameters are fixed (use "
+                                 "add_param_group() for more)")
+            keys, values, hp = self._checked[i]
+            if tuple(group) != keys or not all(map(operator.is_, group.values(), values)):
+                hp = self._check_group(i, group)
+                edited.append((i, hp))
+            out.append(hp)
+        for i, hp in edited:
+            self._store_checked(i, hp)
+        return out
+
+    def _store_checked(self, i, hp):
+        """Write the checked values into group ``i`` and remember them."""
+        group = self._param_groups[i]
+        group.update(hp)
+        self._checked[i] = (tuple(group), tuple(group.values()), hp)
+        self._state_pending.add(i)
+
+    # -- groups and state -----------------------------------------------------------------
+    def add_param_group(self, param_group):
+        """Add a parameter group, as torch.optim's ``add_param_group``.
+
+        Parameters
+        ----------
+        param_group : dict
+            ``"params"`` (an array or a list of arrays, none of them in another group) and any
+            hyperparameters; the missing ones are filled in from the optimizer's defaults (its
+            constructor arguments). The dict itself becomes ``param_groups[-1]``. Its
+            parameters come after all others in ``step(grads)`` and start at step 0.
+        """
+        self._add_group(param_group, None)
+
+    def _add_group(self, group, plain_name):
+        i = len(self._param_groups)
+        where = f"param_groups[{i}]"
+        if not isinstance(group, dict):
+            raise TypeError(f"a parameter group must be a dict with a 'params' entry, got "
+                            f"{type(group).__name__}")
+        if "params" not in group:
+            raise ValueError(f"{where} has no 'params' entry")
+        name = plain_name or f"{where}['params']"
+        arrays = _check_params(group["params"], name)
+        for j, a in enumerate(arrays):
+            for k, b in enumerate(self._params):
+                if a is b:
+                    raise ValueError(f"{name}[{j}] is already optimized (opt.params[{k}]): a "
+                                     "parameter may be in one group only")
+                if np.may_share_memory(a, b):
+                    raise ValueError(f"{name}[{j}] shares memory with opt.params[{k}]; each "
+                                     "parameter must be a separate array")
+        self._check_keys(group, where, complete=False)
+        hp = self._check_hyperparams({**self._defaults, **group}, where)
+        group["params"] = list(arrays)
+        first = len(self._params)
+        for p in arrays:
+            self._params.append(p)
+            self._flat_params.append(_flat_view(p))
+            self._orders.append(_order(p))
+            self._state.append({})
+            self._flat_state.append({name: _NO_STATE[p.dtype] for name in self._state_names})
+        self._param_groups.append(group)
+        self._group_bounds.append((first, len(self._params)))
+        self._group_arrays.append(tuple(arrays))
+        self._group_steps.append(0)
+        self._checked.append(None)
+        self._created_with.append({key: hp[key] for key in self._read_at_creation})
+        self._store_checked(i, hp)
+        for j in range(first, len(self._params)):
+            self._ensure_state(j, hp)
+
+    def _set_state(self, j, name, array):
+        self._state[j][name] = array
+        self._flat_state[j][name] = _flat_view(array)
+
+    def _ensure_state(self, j, hp):
+        """Create the state arrays that parameter ``j`` needs and lacks; True if any."""
+        created = False
+        for name in self._state_names:
+            if name not in self._state[j] and self._uses(name, hp):
+                self._set_state(j, name, self._initial_state(name, self._params[j], hp))
+                created = True
+        return created
+
+    def _group_of_each_param(self, hps):
+        return [hp for hp, (first, stop) in zip(hps, self._group_bounds)
+                for _ in range(first, stop)]
 
     # -- public API -------------------------------------------------------------------------
     @property
     def params(self):
-        """The parameter arrays (the caller's own arrays, updated in place)."""
+        """The parameter arrays of all groups, in order (the caller's arrays, updated in
+        place); ``step(grads)`` takes one gradient per entry."""
         return list(self._params)
 
     @property
+    def param_groups(self):
+        """The parameter groups: a list of dicts, each with ``"params"`` and every
+        hyperparameter; edit them here (read and checked by the next step)."""
+        return self._param_groups
+
+    @property
     def hyperparams(self):
-        """A copy of the hyper-parameters (``lr`` may be a schedule)."""
-        return dict(self._hp)
+        """A read-only live view of ``param_groups[0]``'s hyperparameters (``lr`` may be a
+        schedule). Kept for older code: edit ``param_groups`` instead."""
+        return _GroupView(self, 0)
 
     @property
     def n_steps(self):
@@ -162,23 +452,70 @@ class Optimizer:
     @property
     def state(self):
         """Per parameter, a dict of the state arrays in use (live arrays, not copies)."""
-        return [{k: a for k, a in st.items() if self._uses(k)} for st in self._state]
+        hps = self._group_of_each_param([checked[2] for checked in self._checked])
+        return [{k: a for k, a in st.items() if self._uses(k, hp)}
+                for st, hp in zip(self._state, hps)]
 
-    def lr_at(self, t):
-        """Learning rate of the step taken after ``t`` completed steps (checked)."""
-        lr = self._hp["lr"]
+    @property
+    def backend(self):
+        """The kernel backend name, or None for the process default (may be set)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, name):
+        self._backend = _validate.backend(name)
+
+    @property
+    def n_threads(self):
+        """Threads of the compiled pass (may be set; never changes the result)."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, n):
+        self._n_threads = _validate.count(n, "n_threads", minimum=1)
+
+    def __setattr__(self, name, value):
+        if name[0] == "_":
+            object.__setattr__(self, name, value)
+            return
+        attribute = getattr(type(self), name, None)
+        if isinstance(attribute, property) and attribute.fset:
+            object.__setattr__(self, name, value)
+            return
+        cls = type(self).__name__
+        if isinstance(attribute, property) or callable(attribute):
+            raise AttributeError(f"{cls}.{name} is read-only")
+        if name in self._defaults:
+            raise AttributeError(
+                f"{cls} has no attribute {name!r} to set: hyperparameters live in "
+                f"opt.param_groups; set opt.param_groups[i][{name!r}] for each group i (the "
+                "next step reads and checks it)")
+        raise AttributeError(f"{cls} has no attribute {name!r} to set (optimizers take no new "
+                             "attributes; hyperparameters are edited in opt.param_groups)")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__}.{name} cannot be deleted")
+
+    def lr_at(self, t, group=0):
+        """Learning rate of ``param_groups[group]``'s step taken after ``t`` of its completed
+        steps (checked)."""
+        return self._lr_value(self._checked_groups()[group], t, group)
+
+    @staticmethod
+    def _lr_value(hp, t, i):
+        lr = hp["lr"]
         if not callable(lr):
             return lr
         v = lr(t)
-        return _nonneg(v, f"the lr schedule's value (lr={v} at t={t})")
+        return _nonneg(v, f"the lr schedule of param_groups[{i}] (lr={v} at t={t})")
 
     def _check_grads(self, grads):
-        grads = _validate.array_list(grads, "grads")
+        grads = _array_sequence(grads, "grads")
         if len(grads) != len(self._params):
             raise ValueError(f"got {len(grads)} gradient arrays for {len(self._params)} "
                              "parameter arrays; give one gradient per parameter, in order")
         flat = []
-        for i, (g, p) in enumerate(zip(grads, self._params)):
+        for i, (g, p, order) in enumerate(zip(grads, self._params, self._orders)):
             if not isinstance(g, np.ndarray):
                 raise TypeError(f"grads[{i}] must be a numpy array, got {type(g).__name__}")
             if g.dtype != p.dtype:
@@ -190,7 +527,7 @@ class Optimizer:
             if np.may_share_memory(g, p):
                 raise ValueError(f"grads[{i}] shares memory with params[{i}], which is updated "
                                  "in place; pass a separate gradient array")
-            flat.append(np.ravel(g, order=_order(p)))
+            flat.append(g.ravel(order))
         return flat
 
     def step(self, grads):
@@ -199,31 +536,53 @@ class Optimizer:
         Parameters
         ----------
         grads : ndarray or sequence of ndarray
-            One array per parameter, in order, of the same shape and dtype (any layout; it
-            is only read).
+            One array per parameter, in the order of :attr:`params` (the groups one after
+            another), of the same shape and dtype (any layout; it is only read).
+
+        Every group's hyperparameters and this step's learning rates are checked before any
+        array changes: if anything raises, the step has changed nothing.
         """
+        hps = self._checked_groups()
         flat = self._check_grads(grads)
-        lr = self.lr_at(self._step)
-        kern = _backend.kernels(self.backend)
-        t = self._step + 1
-        for p, g, st in zip(self._flat_params, flat, self._flat_state):
-            nt = self.n_threads if p.shape[0] >= PARALLEL_MIN_SIZE else 1
-            self._update(kern, p, g, st, lr, t, nt)
-        self._step = t
+        steps = self._group_steps
+        lrs = []
+        for i, hp in enumerate(hps):
+            lrs.append(self._lr_value(hp, steps[i], i))
+        kern = _backend.kernels(self._backend)
+        for i, hp in enumerate(hps):
+            t = steps[i] + 1
+            first, stop = self._group_bounds[i]
+            pending = i in self._state_pending
+            for j in range(first, stop):
+                fresh = pending and self._ensure_state(j, hp)
+                p = self._flat_params[j]
+                n_threads = self._n_threads if p.shape[0] >= PARALLEL_MIN_SIZE else 1
+                self._update(kern, p, flat[j], self._flat_state[j], hp, lrs[i], t, fresh,
+                             n_threads)
+            steps[i] = t
+            if pending:
+                self._state_pending.discard(i)
+        self._step += 1
 
     def state_dict(self):
-        """A snapshot: optimizer name, step count, hyper-parameters and copies of the state.
+        """A snapshot: optimizer name, step counts, parameter groups and copies of the state.
 
         Returns
         -------
         dict
-            ``{"optimizer": name, "step": int, "hyperparams": dict, "state": [dict, ...]}``
-            with one dict of arrays per parameter (only the state the options use).
+            ``{"optimizer": name, "step": int, "param_groups": [dict, ...],
+            "group_steps": [int, ...], "state": [dict, ...]}``: ``step`` counts the calls of
+            :meth:`step`; each group as in ``param_groups`` (checked), its ``"params"`` given
+            as indices into :attr:`params` (as torch does); each group's own step count; one
+            dict of array copies per parameter (the state its group's options use).
         """
+        hps = self._checked_groups()
         return {
             "optimizer": type(self).__name__,
             "step": self._step,
-            "hyperparams": dict(self._hp),
+            "param_groups": [{**hp, "params": list(range(*bounds))}
+                             for hp, bounds in zip(hps, self._group_bounds)],
+            "group_steps": list(self._group_steps),
             "state": [{k: a.copy(order="K") for k, a in st.items()} for st in self.state],
         }
 
@@ -234,54 +593,78 @@ class Optimizer:
         ----------
         state_dict : dict
             From ``state_dict()`` of the same optimizer class over parameters of the same
-            shapes and dtypes.
+            shapes and dtypes, in groups of the same sizes. The groups' hyperparameters are
+            replaced by the snapshot's; their ``"params"`` stay this optimizer's arrays. (A
+            snapshot of one group with a ``"hyperparams"`` dict, the older format, loads too.)
+            Nothing changes if it raises.
         """
         try:
-            name, step, hp, states = (state_dict["optimizer"], state_dict["step"],
-                                      state_dict["hyperparams"], state_dict["state"])
+            name, step, states = (state_dict["optimizer"], state_dict["step"],
+                                  state_dict["state"])
+            if "param_groups" in state_dict or "hyperparams" not in state_dict:
+                groups = state_dict["param_groups"]
+                group_steps = state_dict.get("group_steps", [step] * len(groups))
+            else:   # the older one-group format
+                groups = [{**state_dict["hyperparams"], "params": list(range(len(states)))}]
+                group_steps = [step]
         except (TypeError, KeyError) as exc:
             raise ValueError(f"not an optimizer state_dict (missing {exc})") from None
         if name != type(self).__name__:
             raise ValueError(f"state_dict is of a {name} optimizer, not {type(self).__name__}")
         try:
             step = _validate.count(step, "step")
+            group_steps = [_validate.count(s, "group step") for s in group_steps]
         except (TypeError, ValueError):
-            raise ValueError(f"invalid step count {step!r} in state_dict") from None
-        hp = self._validate(dict(hp))
-        old_hp = self._hp
-        self._hp = hp
-        try:
-            if len(states) != len(self._params):
-                raise ValueError(f"state_dict has state for {len(states)} parameters, this "
-                                 f"optimizer has {len(self._params)}")
-            for i, (st, p) in enumerate(zip(states, self._params)):
-                want = {k for k in self._state_names if self._uses(k)}
-                if set(st) != want:
-                    raise ValueError(f"state[{i}] has arrays {sorted(st)}, expected "
-                                     f"{sorted(want)} for these hyper-parameters")
-                for k, a in st.items():
-                    a = np.asarray(a)
-                    if a.shape != p.shape or a.dtype != p.dtype:
-                        raise ValueError(f"state[{i}][{k!r}] has shape {a.shape} and dtype "
-                                         f"{a.dtype}; expected {p.shape} and {p.dtype}")
-        except Exception:
-            self._hp = old_hp
-            raise
-        for i, (st, p) in enumerate(zip(states, self._params)):
-            for k in self._state_names:
-                if self._uses(k):
-                    if self._state[i][k].shape != p.shape:
-                        self._state[i][k] = np.zeros_like(p)
-                        self._flat_state[i][k] = _flat_view(self._state[i][k])
-                    np.copyto(self._state[i][k], st[k], casting="no")
-                else:
-                    self._state[i][k] = np.zeros(0, p.dtype)
-                    self._flat_state[i][k] = self._state[i][k]
-        self._step = int(step)
+            raise ValueError(f"invalid step count {step!r} or group steps {group_steps!r} in "
+                             "state_dict") from None
+        if len(groups) != len(self._param_groups) or len(group_steps) != len(groups):
+            raise ValueError(f"state_dict has {len(groups)} parameter groups, this optimizer "
+                             f"has {len(self._param_groups)}")
+        if len(states) != len(self._params):
+            raise ValueError(f"state_dict has state for {len(states)} parameters, this "
+                             f"optimizer has {len(self._params)}")
+        hps = []
+        for i, (group, (first, stop)) in enumerate(zip(groups, self._group_bounds)):
+            where = f"state_dict['param_groups'][{i}]"
+            if not isinstance(group, dict) or len(group.get("params", ())) != stop - first:
+                raise ValueError(f"{where} does not hold {stop - first} parameters, as "
+                                 f"param_groups[{i}] does")
+            self._check_keys(group, where, complete=True)
+            hps.append(self._check_hyperparams(group, where))
+        loaded = []
+        for j, (st, p, hp) in enumerate(zip(states, self._params,
+                                            self._group_of_each_param(hps))):
+            if not isinstance(st, Mapping):
+                raise ValueError(f"state[{j}] must be a dict of arrays, got {type(st).__name__}")
+            for k in st:
+                if k not in self._state_names or not self._uses(k, hp):
+                    used = [n for n in self._state_names if self._uses(n, hp)]
+                    raise ValueError(f"state[{j}] has arrays {sorted(st)}, expected "
+                                     f"{sorted(used)} for these hyper-parameters")
+            arrays = {k: np.asarray(a) for k, a in st.items()}
+            for k, a in arrays.items():
+                if a.shape != p.shape or a.dtype != p.dtype:
+                    raise ValueError(f"state[{j}][{k!r}] has shape {a.shape} and dtype "
+                                     f"{a.dtype}; expected {p.shape} and {p.dtype}")
+            loaded.append(arrays)
+        for i, hp in enumerate(hps):
+            self._created_with[i] = {key: hp[key] for key in self._read_at_creation}
+            self._store_checked(i, hp)
+        for j, (arrays, p) in enumerate(zip(loaded, self._params)):
+            self._state[j] = {}
+            self._flat_state[j] = {k: _NO_STATE[p.dtype] for k in self._state_names}
+            for k, a in arrays.items():
+                self._set_state(j, k, np.array(a, order=_order(p)))
+        self._group_steps = group_steps
+        self._step = step
 
     def __repr__(self):
-        hp = ", ".join(f"{k}={v!r}" for k, v in self._hp.items())
-        return f"{type(self).__name__}({len(self._params)} arrays, {hp})"
+        hps = [checked[2] for checked in self._checked]
+        text = ["{" + ", ".join(f"{k}={v!r}" for k, v in hp.items()) + "}" for hp in hps]
+        if len(text) == 1:
+            return f"{type(self).__name__}({len(self._params)} arrays, {text[0][1:-1]})"
+        return (f"{type(self).__name__}({len(self._params)} arrays in {len(text)} groups: "
+                f"{', '.join(text)})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,10 +682,13 @@ class SGD(Optimizer):
         g = g + momentum * b if nesterov else b           (if momentum != 0)
         p = p - lr * g
 
+    (The first step of the buffer is the group's first, or the first with a momentum after
+    the group had none, as torch's buffer starts when first needed.)
+
     Parameters
     ----------
-    params : ndarray or sequence of ndarray
-        Arrays updated in place (see :class:`Optimizer`).
+    params : ndarray, sequence of ndarray, or sequence of dict
+        Arrays updated in place, or parameter groups (see :class:`Optimizer`).
     lr : float or callable
         Learning rate (finite, ``>= 0``) or a schedule ``lr(t)`` (see :mod:`rsft.schedules`).
     momentum : float, default 0
@@ -313,13 +699,29 @@ class SGD(Optimizer):
         L2 penalty coefficient, ``>= 0``.
     nesterov : bool, default False
         Nesterov momentum; needs ``momentum > 0`` and ``dampening == 0``.
-    maximize : bool, default False
-        Ascend the objective instead.
-    backend, n_threads
+    maximize, backend, n_threads
         See :class:`Optimizer`.
+
+    Examples
+    --------
+    Two steps with momentum on ``|p|^2``: the buffer starts at the first gradient.
+
+    >>> from rsft import SGD
+    >>> import numpy as np
+    >>> p = np.array([1.0, -2.0])
+    >>> opt = SGD(p, lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     opt.step(2 * p)                  # the gradient of |p|^2
+    >>> p
+    array([ 0.46, -0.92])
+    >>> opt.state[0]["momentum_buffer"]
+    array([ 3.4, -6.8])
     """
 
     _state_names = ("momentum_buffer",)
+    _checks = (("lr", _lr), ("momentum", _nonneg), ("dampening", _validate.real),
+               ("weight_decay", _nonneg), ("nesterov", _validate.flag),
+               ("maximize", _validate.flag))
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, maximize=False, *, backend=None, n_threads=1):
@@ -329,22 +731,18 @@ class SGD(Optimizer):
                          backend=backend, n_threads=n_threads)
 
     @classmethod
-    def _validate(cls, hp):
-        out = dict(lr=_lr(hp["lr"]), momentum=_nonneg(hp["momentum"], "momentum"),
-                   dampening=_validate.real(hp["dampening"], "dampening"),
-                   weight_decay=_nonneg(hp["weight_decay"], "weight_decay"),
-                   **_flags(hp, "nesterov", "maximize"))
-        if out["nesterov"] and (out["momentum"] <= 0 or out["dampening"] != 0):
-            raise ValueError("Nesterov momentum requires a momentum > 0 and zero dampening")
-        return out
+    def _check_combination(cls, hp, where):
+        if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
+            raise ValueError(f"{where}Nesterov momentum (nesterov=True) requires a momentum > 0 "
+                             "and zero dampening")
 
-    def _uses(self, name):
-        return self._hp["momentum"] != 0
+    def _uses(self, name, hp):
+        return hp["momentum"] != 0
 
-    def _update(self, kern, p, g, st, lr, t, n_threads):
-        hp = self._hp
+    def _update(self, kern, p, g, st, hp, lr, t, fresh, n_threads):
         kern.sgd_step(p, g, st["momentum_buffer"], lr, hp["momentum"], 1.0 - hp["dampening"],
-                      hp["weight_decay"], hp["nesterov"], hp["maximize"], t == 1, n_threads)
+                      hp["weight_decay"], hp["nesterov"], hp["maximize"], t == 1 or fresh,
+                      n_threads)
 
 
 class Adam(Optimizer):
@@ -366,8 +764,8 @@ class Adam(Optimizer):
 
     Parameters
     ----------
-    params : ndarray or sequence of ndarray
-        Arrays updated in place (see :class:`Optimizer`).
+    params : ndarray, sequence of ndarray, or sequence of dict
+        Arrays updated in place, or parameter groups (see :class:`Optimizer`).
     lr : float or callable, default 1e-3
         Learning rate (finite, ``>= 0``) or a schedule ``lr(t)``.
     betas : (float, float), default (0.9, 0.999)
@@ -378,13 +776,27 @@ class Adam(Optimizer):
         L2 penalty added to the gradient, ``>= 0``.
     amsgrad : bool, default False
         Use the running maximum of ``v`` (Reddi et al., 2018).
-    maximize : bool, default False
-        Ascend the objective instead.
-    backend, n_threads
+    maximize, backend, n_threads
         See :class:`Optimizer`.
+
+    Examples
+    --------
+    With ``eps = 0`` the first step moves each element by ``lr`` against the sign of its
+    gradient, whatever the gradient's scale (``m_hat = g``, ``sqrt(v_hat) = |g|``):
+
+    >>> from rsft import Adam
+    >>> import numpy as np
+    >>> p = np.zeros(3)
+    >>> opt = Adam(p, lr=0.1, eps=0.0)
+    >>> opt.step(np.array([1e-3, -2.0, 5e4]))
+    >>> p
+    array([-0.1,  0.1, -0.1])
     """
 
     _state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _checks = (("lr", _lr), ("betas", partial(_betas, closed=False)), ("eps", _nonneg),
+               ("weight_decay", _nonneg), ("amsgrad", _validate.flag),
+               ("maximize", _validate.flag))
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
@@ -393,17 +805,10 @@ class Adam(Optimizer):
                                       amsgrad=amsgrad, maximize=maximize),
                          backend=backend, n_threads=n_threads)
 
-    @classmethod
-    def _validate(cls, hp):
-        return dict(lr=_lr(hp["lr"]), betas=_betas(hp["betas"]), eps=_nonneg(hp["eps"], "eps"),
-                    weight_decay=_nonneg(hp["weight_decay"], "weight_decay"),
-                    **_flags(hp, "amsgrad", "maximize"))
+    def _uses(self, name, hp):
+        return name != "max_exp_avg_sq" or hp["amsgrad"]
 
-    def _uses(self, name):
-        return name != "max_exp_avg_sq" or self._hp["amsgrad"]
-
-    def _update(self, kern, p, g, st, lr, t, n_threads):
-        hp = self._hp
+    def _update(self, kern, p, g, st, hp, lr, t, fresh, n_threads):
         beta1, beta2 = hp["betas"]
         bias_correction1 = 1.0 - beta1 ** t
         bias_correction2 = 1.0 - beta2 ** t
@@ -430,6 +835,18 @@ class AdamW(Adam):
         As for :class:`Adam`.
     weight_decay : float, default 1e-2
         Decoupled decay coefficient, ``>= 0`` (note the default, unlike Adam's 0).
+
+    Examples
+    --------
+    A zero gradient leaves Adam's moments at 0, so only the decay acts:
+
+    >>> from rsft import AdamW
+    >>> import numpy as np
+    >>> p = np.array([1.0, -2.0])
+    >>> opt = AdamW(p, lr=0.1, weight_decay=0.5)
+    >>> opt.step(np.zeros(2))
+    >>> p
+    array([ 0.95, -1.9 ])
     """
 
     _decoupled = True
@@ -456,8 +873,8 @@ class RMSprop(Optimizer):
 
     Parameters
     ----------
-    params : ndarray or sequence of ndarray
-        The arrays it updates in place, as for every :class:`Optimizer`.
+    params : ndarray, sequence of ndarray, or sequence of dict
+        The arrays it updates in place, or parameter groups, as for every :class:`Optimizer`.
     lr : float or callable, default 1e-2
         Learning rate (finite, ``>= 0``) or a schedule ``lr(t)``.
     alpha : float, default 0.99
@@ -470,13 +887,27 @@ class RMSprop(Optimizer):
         Momentum factor, ``>= 0``.
     centered : bool, default False
         Normalise by the estimated variance of the gradient instead of its second moment.
-    maximize : bool, default False
-        Ascend the objective instead.
-    backend, n_threads
+    maximize, backend, n_threads
         See :class:`Optimizer`.
+
+    Examples
+    --------
+    The first step divides by ``sqrt(1 - alpha) * |g|``: with ``alpha = 0.75``, a move of
+    ``2 * lr`` against the sign of the gradient.
+
+    >>> from rsft import RMSprop
+    >>> import numpy as np
+    >>> p = np.zeros(2)
+    >>> opt = RMSprop(p, lr=0.01, alpha=0.75, eps=0.0)
+    >>> opt.step(np.array([3.0, -0.5]))
+    >>> p
+    array([-0.02,  0.02])
     """
 
     _state_names = ("square_avg", "grad_avg", "momentum_buffer")
+    _checks = (("lr", _lr), ("alpha", partial(_validate.real, lo=0.0, hi=1.0)),
+               ("eps", _nonneg), ("weight_decay", _nonneg), ("momentum", _nonneg),
+               ("centered", _validate.flag), ("maximize", _validate.flag))
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, maximize=False, *, backend=None, n_threads=1):
@@ -484,24 +915,151 @@ class RMSprop(Optimizer):
                                       momentum=momentum, centered=centered, maximize=maximize),
                          backend=backend, n_threads=n_threads)
 
-    @classmethod
-    def _validate(cls, hp):
-        return dict(lr=_lr(hp["lr"]),
-                    alpha=_validate.real(hp["alpha"], "alpha", lo=0.0, hi=1.0),
-                    eps=_nonneg(hp["eps"], "eps"),
-                    weight_decay=_nonneg(hp["weight_decay"], "weight_decay"),
-                    momentum=_nonneg(hp["momentum"], "momentum"),
-                    **_flags(hp, "centered", "maximize"))
-
-    def _uses(self, name):
+    def _uses(self, name, hp):
         if name == "grad_avg":
-            return self._hp["centered"]
+            return hp["centered"]
         if name == "momentum_buffer":
-            return self._hp["momentum"] != 0
+            return hp["momentum"] != 0
         return True
 
-    def _update(self, kern, p, g, st, lr, t, n_threads):
-        hp = self._hp
+    def _update(self, kern, p, g, st, hp, lr, t, fresh, n_threads):
         kern.rmsprop_step(p, g, st["square_avg"], st["grad_avg"], st["momentum_buffer"], lr,
                           hp["alpha"], 1.0 - hp["alpha"], hp["eps"], hp["weight_decay"],
                           hp["momentum"], hp["centered"], hp["maximize"], n_threads)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi, Hazan & Singer, 2011), as torch.optim.Adagrad.
+
+    Per element, at the group's step ``t = 1, 2, ...``::
+
+        g = -g if maximize
+        g = g + weight_decay * p                     (if weight_decay != 0)
+        clr = lr / (1 + (t - 1) * lr_decay)
+        state_sum = state_sum + g * g
+        p = p - clr * g / (sqrt(state_sum) + eps)
+
+    Parameters
+    ----------
+    params : ndarray, sequence of ndarray, or sequence of dict
+        Arrays updated in place, or parameter groups (see :class:`Optimizer`).
+    lr : float or callable, default 1e-2
+        Learning rate (finite, ``>= 0``) or a schedule ``lr(t)``; ``lr_decay`` applies on top.
+    lr_decay : float, default 0
+        Inverse-time decay of the learning rate per step, ``>= 0``.
+    weight_decay : float, default 0
+        L2 penalty added to the gradient, ``>= 0``.
+    initial_accumulator_value : float, default 0
+        Starting value of ``state_sum``, ``>= 0``. Read when a parameter's state is created;
+        a later edit in ``param_groups`` raises at the next step.
+    eps : float, default 1e-10
+        Added to the denominator, finite and ``>= 0``.
+    maximize, backend, n_threads
+        See :class:`Optimizer`.
+
+    Examples
+    --------
+    The accumulated squares make the first step ``lr * sign(g)`` (with ``eps = 0``):
+
+    >>> from rsft import Adagrad
+    >>> import numpy as np
+    >>> p = np.zeros(2)
+    >>> opt = Adagrad(p, lr=0.5, eps=0.0)
+    >>> opt.step(np.array([2.0, -4.0]))          # state_sum = g^2
+    >>> p
+    array([-0.5,  0.5])
+    >>> opt.step(np.array([0.0, 3.0]))           # state_sum = [4, 25]: -0.5 * 3 / 5
+    >>> p
+    array([-0.5,  0.2])
+    """
+
+    _state_names = ("sum",)
+    _checks = (("lr", _lr), ("lr_decay", _nonneg), ("weight_decay", _nonneg),
+               ("initial_accumulator_value", _nonneg), ("eps", _nonneg),
+               ("maximize", _validate.flag))
+    _read_at_creation = ("initial_accumulator_value",)
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, maximize=False, *, backend=None,
+                 n_threads=1):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize),
+                         backend=backend, n_threads=n_threads)
+
+    def _uses(self, name, hp):
+        return True
+
+    def _initial_state(self, name, p, hp):
+        return np.full_like(p, hp["initial_accumulator_value"])
+
+    def _update(self, kern, p, g, st, hp, lr, t, fresh, n_threads):
+        clr = lr / (1 + (t - 1) * hp["lr_decay"])
+        kern.adagrad_step(p, g, st["sum"], clr, hp["eps"], hp["weight_decay"], hp["maximize"],
+                          n_threads)
+
+
+class Lion(Optimizer):
+    """Lion, EvoLved Sign Momentum (Chen et al. 2023, "Symbolic Discovery of Optimization
+    Algorithms", Algorithm 2), with decoupled weight decay.
+
+    Per element::
+
+        g = -g if maximize
+        c = beta1 * m + (1 - beta1) * g
+        p = p * (1 - lr * weight_decay)              (if weight_decay != 0)
+        p = p - lr * sign(c)
+        m = beta2 * m + (1 - beta2) * g
+
+    Every element moves by exactly ``lr`` (plus the decay), so Lion wants a learning rate
+    several times smaller than AdamW's and a weight decay as many times larger (the paper's
+    advice). ``sign`` is numpy's: 0 where ``c`` is 0.
+
+    Parameters
+    ----------
+    params : ndarray, sequence of ndarray, or sequence of dict
+        The arrays Lion moves in place, or parameter groups (see :class:`Optimizer`).
+    lr : float or callable, default 1e-4
+        How far every element moves per step (finite, ``>= 0``), or a schedule ``lr(t)``.
+    betas : (float, float), default (0.9, 0.99)
+        Interpolation factor of the update direction and decay rate of the momentum, each in
+        ``[0, 1]``.
+    weight_decay : float, default 0
+        Decoupled decay coefficient, ``>= 0``.
+    maximize, backend, n_threads
+        See :class:`Optimizer`.
+
+    Examples
+    --------
+    One step: the decoupled decay, then ``lr`` against the sign of the interpolated momentum
+    (0 where it is 0):
+
+    >>> from rsft import Lion
+    >>> import numpy as np
+    >>> p = np.array([1.0, -2.0, 3.0])
+    >>> opt = Lion(p, lr=0.1, weight_decay=0.5)
+    >>> opt.step(np.array([3.0, -0.5, 0.0]))     # p * 0.95 - 0.1 * sign(g)
+    >>> p
+    array([ 0.85, -1.8 ,  2.85])
+    >>> opt.state[0]["exp_avg"]
+    array([ 0.03 , -0.005,  0.   ])
+    """
+
+    _state_names = ("exp_avg",)
+    _checks = (("lr", _lr), ("betas", partial(_betas, closed=True)),
+               ("weight_decay", _nonneg), ("maximize", _validate.flag))
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False,
+                 *, backend=None, n_threads=1):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
+                                      maximize=maximize),
+                         backend=backend, n_threads=n_threads)
+
+    def _uses(self, name, hp):
+        return True
+
+    def _update(self, kern, p, g, st, hp, lr, t, fresh, n_threads):
+        beta1, beta2 = hp["betas"]
+        kern.lion_step(p, g, st["exp_avg"], lr, beta1, 1.0 - beta1, beta2, 1.0 - beta2,
+                       1.0 - lr * hp["weight_decay"], hp["maximize"], n_threads)
+
