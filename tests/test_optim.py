@@ -1,5 +1,5 @@
 """rsft.optim: bit parity between backends, closed-form oracles, convergence, state round trips,
-schedules, parameter groups, doctests and input checks."""
+schedules, parameter groups, gradient clipping, doctests and input checks."""
 import doctest
 import itertools
 import math
@@ -983,6 +983,140 @@ def test_finetune_style_use_keeps_working():
 
 
 # ---------------------------------------------------------------------------------------------
+# Gradient clipping
+# ---------------------------------------------------------------------------------------------
+def _clip_norm_transcription(grads, max_norm, norm_type):
+    """torch.nn.utils.clip_grad_norm_'s documented algorithm in plain numpy: the norm of the
+    per-array norms, then every gradient times min(max_norm / (total + 1e-6), 1)."""
+    norms = [np.linalg.norm(g.ravel().astype(np.float64), norm_type) for g in grads]
+    total = np.linalg.norm(np.array(norms), norm_type)
+    coef = min(max_norm / (total + 1e-6), 1.0)
+    return total, [g * coef for g in grads]
+
+
+def _clip_norm_torch(grads, max_norm, norm_type):
+    tensors = []
+    for g in grads:
+        t = torch.zeros(g.shape, dtype=getattr(torch, str(g.dtype)), requires_grad=True)
+        t.grad = torch.from_numpy(g.copy())
+        tensors.append(t)
+    total = torch.nn.utils.clip_grad_norm_(tensors, max_norm, norm_type=norm_type)
+    return total.item(), [t.grad.numpy() for t in tensors]
+
+
+CLIP_REFERENCES = [_clip_norm_transcription] + ([_clip_norm_torch] if torch else [])
+
+
+def _clip_inputs(dtype, scale, seed=0):
+    rng = np.random.default_rng(seed)
+    return [scale * rng.standard_normal(s).astype(dtype) for s in [(1000,), (33, 5), (7,)]]
+
+
+@pytest.mark.parametrize("reference", CLIP_REFERENCES, ids=lambda f: f.__name__[11:])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_clip_grad_norm_against_references(dtype, norm_type, reference):
+    grads = _clip_inputs(dtype, 1.0)
+    expected_total, expected = reference([g.copy() for g in grads], 1.0, norm_type)
+    total = O.clip_grad_norm(grads, 1.0, norm_type=norm_type)
+    assert total.dtype == dtype
+    tol = dict(rtol=1e-5, atol=0) if dtype == np.float32 else dict(rtol=1e-13, atol=0)
+    np.testing.assert_allclose(total, expected_total, **tol)
+    for g, e in zip(grads, expected):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, e, **tol)
+        if reference is not _clip_norm_transcription and norm_type == math.inf:
+            assert np.array_equal(g, e)     # a maximum: torch's bits exactly
+
+
+def test_clip_grad_norm_below_max_norm_changes_nothing():
+    grads = _clip_inputs(np.float32, 1e-3)
+    before = [g.copy() for g in grads]
+    total = O.clip_grad_norm(grads, max_norm=10.0)
+    assert 0 < total < 10
+    for a, b in zip(grads, before):
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def test_clip_grad_norm_closed_form_and_mixed_dtypes():
+    grads = [np.array([3.0, 0.0], np.float32), np.array([[0.0], [4.0]])]
+    total = O.clip_grad_norm(grads, 2.5)
+    assert total.dtype == np.float64 and total == 5.0
+    scale = (1.0 / (5.0 + 1e-6)) * 2.5
+    assert grads[0].tolist() == [np.float32(3.0) * np.float32(scale), 0.0]
+    assert grads[1][1, 0] == 4.0 * scale
+    assert O.clip_grad_norm([], 1.0) == 0.0
+    assert O.clip_grad_norm(np.array([0.5, -2.0]), 1.0, norm_type="inf") == 2.0
+
+
+def test_clip_grad_norm_nonfinite():
+    grads = [np.array([1.0, np.nan]), np.array([2.0])]
+    with pytest.raises(ValueError, match="total norm of order 2.0 of the gradients is nan"):
+        O.clip_grad_norm(grads, 1.0, error_if_nonfinite=True)
+    assert grads[0][0] == 1.0 and grads[1][0] == 2.0        # nothing changed
+    assert np.isnan(O.clip_grad_norm(grads, 1.0))
+    assert np.isnan(grads[1][0])                             # torch: NaN scales everything
+    grads = [np.array([1.0, np.inf])]
+    assert O.clip_grad_norm(grads, 1.0, norm_type=math.inf) == np.inf
+    assert grads[0][0] == 0.0 and np.isnan(grads[0][1])     # scale 0: inf * 0 is NaN
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: O.clip_grad_norm([np.zeros(2, np.int64)], 1.0), TypeError, "dtype int64"),
+    (lambda: O.clip_grad_norm([[1.0, 2.0]], 1.0), TypeError, "numpy array"),
+    (lambda: O.clip_grad_norm(np.zeros(3), -1.0), ValueError, "max_norm"),
+    (lambda: O.clip_grad_norm(np.zeros(3), math.nan), ValueError, "max_norm"),
+    (lambda: O.clip_grad_norm(np.zeros(3), 1.0, norm_type=0), ValueError, "norm_type"),
+    (lambda: O.clip_grad_norm(np.zeros(3), 1.0, norm_type="two"), TypeError, "norm_type"),
+    (lambda: O.clip_grad_norm(np.zeros(3), 1.0, error_if_nonfinite=1), TypeError,
+     "error_if_nonfinite"),
+    (lambda: O.clip_grad_value(np.zeros(3), -0.5), ValueError, "clip_value"),
+    (lambda: O.clip_grad_value(np.zeros(3), "1"), TypeError, "clip_value"),
+])
+def test_clip_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_clip_refuses_read_only_and_shared_gradients():
+    g = np.zeros(4)
+    with pytest.raises(ValueError, match="share memory"):
+        O.clip_grad_norm([g[:2], g[1:]], 1.0)
+    g.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        O.clip_grad_value([g], 1.0)
+
+
+def _clip_value_torch(grads, clip_value):
+    tensors = [torch.from_numpy(g.copy()) for g in grads]
+    for t in tensors:
+        t.requires_grad_(False)
+    params = []
+    for t in tensors:
+        p = torch.zeros(t.shape, dtype=t.dtype, requires_grad=True)
+        p.grad = t
+        params.append(p)
+    torch.nn.utils.clip_grad_value_(params, clip_value)
+    return [p.grad.numpy() for p in params]
+
+
+def _clip_value_transcription(grads, clip_value):
+    return [np.minimum(np.maximum(g, -clip_value), clip_value).astype(g.dtype) for g in grads]
+
+
+@pytest.mark.parametrize("reference", [_clip_value_transcription]
+                         + ([_clip_value_torch] if torch else []), ids=lambda f: f.__name__[12:])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_clip_grad_value_against_references(dtype, reference):
+    grads = _clip_inputs(dtype, 2.0)
+    grads[0][:6] = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0]
+    expected = reference([g.copy() for g in grads], 0.7)
+    assert O.clip_grad_value(grads, 0.7) is None
+    for g, e in zip(grads, expected):
+        assert np.array_equal(g.view(f"u{g.itemsize}"), e.view(f"u{e.itemsize}"))
+
+
+# ---------------------------------------------------------------------------------------------
 # Docs: the examples in the docstrings run, and the names are exported
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("module", [O, schedules], ids=["optim", "schedules"])
@@ -995,12 +1129,12 @@ def test_every_optimizer_and_schedule_has_examples():
     classes = [O.Optimizer, O.SGD, O.Adam, O.AdamW, O.RMSprop, O.Adagrad, O.Lion,
                ConstantLR, StepLR, CosineLR, InverseTimeLR, schedules.LinearWarmup,
                schedules.WarmupCosine]
-    for obj in classes:
+    for obj in classes + [O.clip_grad_norm, O.clip_grad_value]:
         assert "Examples\n" in obj.__doc__ and ">>> " in obj.__doc__, obj.__name__
 
 
 def test_exports():
     for name in ("Adagrad", "Lion", "LinearWarmup", "WarmupCosine"):
         assert name in rsft.__all__ and getattr(rsft, name) is getattr(O, name)
-    assert {"Adagrad", "Lion"} <= set(O.__all__)
+    assert {"Adagrad", "Lion", "clip_grad_norm", "clip_grad_value"} <= set(O.__all__)
     assert {"LinearWarmup", "WarmupCosine"} <= set(schedules.__all__)

@@ -9,7 +9,8 @@ What is as in torch.optim: the update formulas and options of :class:`SGD`, :cla
 parameter groups (``Adam([{"params": [W], "lr": 0.1}, {"params": [b]}], lr=1e-3)``, each
 group's hyperparameters filling in the defaults); ``opt.param_groups``, a list of dicts whose
 edits take effect at the next step; ``add_param_group``; ``state_dict()`` and
-``load_state_dict()``.
+``load_state_dict()``; :func:`clip_grad_norm` and :func:`clip_grad_value` (torch's
+``clip_grad_norm_`` and ``clip_grad_value_`` on the gradient arrays themselves).
 
 How ``step(grads)`` differs from torch: numpy arrays carry no ``.grad``, so where torch's
 ``step()`` reads ``p.grad`` of each parameter, ``step(grads)`` takes the gradients: one array
@@ -46,6 +47,7 @@ from .schedules import (ConstantLR, CosineLR, InverseTimeLR, LinearWarmup, LRSch
                         WarmupCosine)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion",
+           "clip_grad_norm", "clip_grad_value",
            "LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR", "LinearWarmup",
            "WarmupCosine"]
 
@@ -1063,3 +1065,146 @@ class Lion(Optimizer):
         kern.lion_step(p, g, st["exp_avg"], lr, beta1, 1.0 - beta1, beta2, 1.0 - beta2,
                        1.0 - lr * hp["weight_decay"], hp["maximize"], n_threads)
 
+
+# ---------------------------------------------------------------------------------------------
+# Gradient clipping
+# ---------------------------------------------------------------------------------------------
+
+def _gradient_arrays(grads):
+    """The gradients to clip in place: float32/float64 arrays, writeable, not overlapping."""
+    arrays = _array_sequence(grads, "grads")
+    for i, g in enumerate(arrays):
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"grads[{i}] must be a numpy array (it is clipped in place), got "
+                            f"{type(g).__name__}")
+        if g.dtype not in _validate.FLOATS:
+            raise TypeError(f"grads[{i}] has dtype {g.dtype}; gradients are clipped in place "
+                            "as float32 or float64 arrays")
+        if not g.flags.writeable:
+            raise ValueError(f"grads[{i}] is read-only; it is clipped in place")
+        for j in range(i):
+            if np.may_share_memory(g, arrays[j]):
+                raise ValueError(f"grads[{j}] and grads[{i}] share memory; each would be "
+                                 "counted and scaled twice")
+    return arrays
+
+
+def _norm_type(norm_type):
+    if isinstance(norm_type, str) and norm_type.strip().lower() == "inf":
+        return math.inf
+    return _validate.real(norm_type, "norm_type", lo=0.0, lo_open=True, finite=False,
+                          expected="a real number > 0 or 'inf'")
+
+
+def _vector_norm(a, norm_type):
+    """torch.linalg.vector_norm(a, norm_type) in a's dtype: ``max |a|`` for inf, else
+    ``(sum |a|**p)**(1/p)`` (``sqrt(sum a*a)`` for 2) with numpy's pairwise sum."""
+    if a.size == 0:
+        return a.dtype.type(0)
+    if norm_type == math.inf:
+        return np.max(np.abs(a))
+    if norm_type == 2:
+        return np.sqrt(np.add.reduce(np.square(a), axis=None))
+    if norm_type == 1:
+        return np.add.reduce(np.abs(a), axis=None)
+    p = a.dtype.type(norm_type)
+    return np.add.reduce(np.abs(a) ** p, axis=None) ** (a.dtype.type(1) / p)
+
+
+def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale gradients in place so that their total norm is at most about ``max_norm``, as
+    torch.nn.utils.clip_grad_norm_; returns the total norm before clipping.
+
+    The total norm is the ``norm_type``-norm of the arrays' own norms (as if all were one
+    vector). With ``scale = max_norm / (total + 1e-6)`` computed as torch does
+    (``(1 / (total + 1e-6)) * max_norm`` in the gradients' dtype), every gradient is
+    multiplied by ``scale`` when ``scale < 1`` (also when it is NaN, as torch's clamp keeps a
+    NaN: a NaN total norm makes every gradient NaN unless ``error_if_nonfinite``). Unlike torch,
+    it takes the gradient arrays, not parameters with a ``.grad``.
+
+    Parameters
+    ----------
+    grads : ndarray or sequence of ndarray
+        float32 or float64 arrays, writeable, any layout, none sharing memory with another.
+    max_norm : float
+        The largest total norm kept, ``>= 0`` (``inf`` clips nothing).
+    norm_type : float or "inf", default 2.0
+        ``p > 0`` of the p-norm, or ``inf`` (``"inf"``) for the largest absolute value.
+    error_if_nonfinite : bool, default False
+        Raise ``ValueError`` (before changing anything) when the total norm is NaN or
+        infinite; torch raises ``RuntimeError`` there.
+
+    Returns
+    -------
+    numpy.floating
+        The total norm, in the gradients' dtype (float64 if they mix float32 and float64;
+        ``0.0`` for no gradients).
+
+    Notes
+    -----
+    Against torch: for ``norm_type=inf`` the norm (a maximum, whatever the order) and so the
+    clipped gradients are the same to the last bit. For a finite ``norm_type`` the norm is a
+    sum, and its order differs (numpy's pairwise sum here, torch's vectorised reduction), so
+    the total may differ from torch's in its last bits; the scale, and each clipped element,
+    then differ by about as many ulps: up to a few in float64 (where the sums agree often
+    exactly), more in float32 sums of many elements, where numpy's pairwise sum is the more
+    accurate of the two. Gradients that are not clipped (``scale >= 1``) are untouched.
+    Both rsft backends run this same numpy code: the result does not depend on the backend.
+
+    Examples
+    --------
+    >>> import numpy as np, rsft
+    >>> grads = [np.array([3.0, 0.0]), np.array([[4.0]])]
+    >>> total = rsft.optim.clip_grad_norm(grads, max_norm=1.0)
+    >>> float(total)
+    5.0
+    >>> np.round(grads[0], 6), np.round(grads[1], 6)
+    (array([0.6, 0. ]), array([[0.8]]))
+    """
+    arrays = _gradient_arrays(grads)
+    max_norm = _validate.real(max_norm, "max_norm", lo=0.0, finite=False)
+    norm_type = _norm_type(norm_type)
+    error_if_nonfinite = _validate.flag(error_if_nonfinite, "error_if_nonfinite")
+    if not arrays:
+        return np.float64(0.0)
+    dtype = np.result_type(*arrays)
+    total = _vector_norm(np.array([_vector_norm(g, norm_type) for g in arrays], dtype),
+                         norm_type)
+    if error_if_nonfinite and not np.isfinite(total):
+        raise ValueError(f"the total norm of order {norm_type} of the gradients is {total}, "
+                         "so they cannot be clipped; with error_if_nonfinite=False they are "
+                         "scaled by that norm anyway")
+    one = dtype.type(1)
+    scale = (one / (total + dtype.type(1e-6))) * dtype.type(max_norm)
+    if not scale >= one:
+        with np.errstate(invalid="ignore"):     # inf * 0 is NaN, as in torch
+            for g in arrays:
+                np.multiply(g, g.dtype.type(scale), out=g)
+    return total
+
+
+def clip_grad_value(grads, clip_value):
+    """Clip gradients in place to ``[-clip_value, clip_value]``, as
+    torch.nn.utils.clip_grad_value_ (NaN stays NaN); the same bits as torch.
+
+    Parameters
+    ----------
+    grads : ndarray or sequence of ndarray
+        float32 or float64 arrays, writeable, any layout.
+    clip_value : float
+        The largest absolute value kept, ``>= 0`` (``inf`` clips nothing); cast to each
+        array's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, rsft
+    >>> g = np.array([-3.0, 0.5, 2.0])
+    >>> rsft.optim.clip_grad_value(g, 1.0)
+    >>> g
+    array([-1. ,  0.5,  1. ])
+    """
+    arrays = _gradient_arrays(grads)
+    clip_value = _validate.real(clip_value, "clip_value", lo=0.0, finite=False)
+    for g in arrays:
+        bound = g.dtype.type(clip_value)
+        np.clip(g, -bound, bound, out=g)
