@@ -1,8 +1,10 @@
 """rsft.optim: bit parity between backends, closed-form oracles, convergence, state round trips,
 schedules, parameter groups, gradient clipping, doctests and input checks."""
+import copy
 import doctest
 import itertools
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -920,6 +922,21 @@ def test_state_dict_round_trip_with_groups(case, backend):
         [dict(g, params=None) for g in opt.param_groups]
     assert other.param_groups[1]["params"][0] is copies[2]
     _assert_same_steps(opt, other, rng, 3)
+
+
+@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda o: pickle.loads(pickle.dumps(o))],
+                         ids=["deepcopy", "pickle"])
+def test_copies_update_their_own_arrays(duplicate, backend):
+    """A deep copy (or an unpickled one) steps its own copies of the parameters and state."""
+    params = _two_groups()
+    opt = O.Adam([{"params": params[:2]}, {"params": params[2:], "amsgrad": True}],
+                 backend=backend)
+    rng = np.random.default_rng(8)
+    opt.step(_grads(params, rng))
+    other = duplicate(opt)
+    assert other.param_groups[0]["params"][0] is other.params[0] is not params[0]
+    _assert_same_steps(opt, other, rng, 3)
+    assert other.n_steps == opt.n_steps == 4
 
 
 def test_load_state_dict_checks_the_groups():

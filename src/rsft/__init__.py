@@ -36,7 +36,7 @@ __all__ = [
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
     "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ConstantLR",
     "CosineLR", "InverseTimeLR", "StepLR", "LinearWarmup", "WarmupCosine", "losses", "models",
-    "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression", "LogisticRegression", "SoftmaxPolicy",
-    "GaussianPolicy", "fit", "finetune", "RSFTTrainer", "DensityTrainer", "History",
-    "__version__",
+    "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression", "LogisticRegression",
+    "SoftmaxPolicy", "GaussianPolicy", "fit", "finetune", "RSFTTrainer", "DensityTrainer",
+    "History", "__version__",
 ]

@@ -240,10 +240,10 @@ class Optimizer:
     ...
     ValueError: param_groups[1]['lr'] must be finite and >= 0, got -1.0
     >>> opt.param_groups[1]["lr"] = 0.2
-    >>> opt.lr = 0.2
+    >>> opt.lr = 0.2                                  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    AttributeError: SGD has no attribute 'lr' to set: hyperparameters live in opt.param_groups; set opt.param_groups[i]['lr'] for each group i (the next step reads and checks it)
+    AttributeError: SGD has no attribute 'lr' to set: hyperparameters live in opt.param_groups...
     """
 
     #: names of the per-parameter state arrays (torch's state keys)
@@ -497,6 +497,17 @@ class Optimizer:
 
     def __delattr__(self, name):
         raise AttributeError(f"{type(self).__name__}.{name} cannot be deleted")
+
+    def __getstate__(self):
+        """For copy and pickle: the flat views are left out (a copy of a view is no view)."""
+        return {k: v for k, v in vars(self).items() if k not in ("_flat_params", "_flat_state")}
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        vars(self)["_flat_params"] = [_flat_view(p) for p in self._params]
+        vars(self)["_flat_state"] = [
+            {k: _flat_view(st[k]) if k in st else _NO_STATE[p.dtype] for k in self._state_names}
+            for st, p in zip(self._state, self._params)]
 
     def lr_at(self, t, group=0):
         """Learning rate of ``param_groups[group]``'s step taken after ``t`` of its completed
