@@ -64,6 +64,20 @@ def test_real_bounds_are_inclusive_unless_open():
     assert _validate.real(-math.inf, "x", finite=False) == -math.inf
 
 
+def test_rate_or_schedule():
+    schedule = rsft.schedules.CosineLR(0.1, 10)
+    assert _validate.rate_or_schedule(schedule, "lr") is schedule
+    assert _validate.rate_or_schedule(len, "lr") is len            # any callable, as is
+    assert type(_validate.rate_or_schedule(np.float32(0.5), "lr")) is float
+    with pytest.raises(TypeError, match="^lr must be a real number or a schedule "):
+        _validate.rate_or_schedule("0.1", "lr")
+    with pytest.raises(TypeError, match="^lr must be a real number or a schedule "):
+        _validate.rate_or_schedule(True, "lr")
+    for bad in (-0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="^lr must be finite and >= 0"):
+            _validate.rate_or_schedule(bad, "lr")
+
+
 # ---------------------------------------------------------------------------------------------
 # counts, batch sizes, flags
 # ---------------------------------------------------------------------------------------------

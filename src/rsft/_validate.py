@@ -78,6 +78,14 @@ def real(x, name, *, lo=None, hi=None, lo_open=False, hi_open=False, finite=True
     return v
 
 
+def rate_or_schedule(x, name):
+    """A learning rate (finite, ``>= 0``, as a float) or a schedule (any callable ``t ->
+    float``, returned as is; its values are checked where they are used)."""
+    if callable(x) and not isinstance(x, numbers.Real):
+        return x
+    return real(x, name, lo=0.0, expected="a real number or a schedule (a callable t -> float)")
+
+
 def count(n, name="n", *, minimum=0):
     """``n`` as an int: a non-negative integer (Python or numpy; bool is refused), ``>= minimum``.
 

@@ -35,7 +35,6 @@ ignored. Porting a torch loop::
 """
 
 import math
-import numbers
 import operator
 from collections.abc import Mapping
 from functools import partial
@@ -68,12 +67,8 @@ def _nonneg(x, name):
     return _validate.real(x, name, lo=0.0)
 
 
-def _lr(lr, name):
-    """A learning rate (finite, >= 0) or a schedule (any callable t -> float)."""
-    if callable(lr) and not isinstance(lr, numbers.Real):
-        return lr
-    return _validate.real(lr, name, lo=0.0,
-                          expected="a real number or a schedule (a callable t -> float)")
+#: a learning rate (finite, >= 0) or a schedule (any callable t -> float)
+_lr = _validate.rate_or_schedule
 
 
 def _betas(betas, name, *, closed):

@@ -37,11 +37,8 @@ def _warmup_steps(x, name):
 
 def _schedule(x, name):
     """A schedule, or a learning rate (finite, >= 0) made into a :class:`ConstantLR`."""
-    if callable(x) and not isinstance(x, numbers.Real):
-        return x
-    return ConstantLR(_validate.real(x, name, lo=0.0,
-                                     expected="a real number or a schedule (a callable t -> "
-                                              "float)"))
+    x = _validate.rate_or_schedule(x, name)
+    return x if callable(x) else ConstantLR(x)
 
 
 def _fraction(x, name):
