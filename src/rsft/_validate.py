@@ -103,6 +103,20 @@ def count(n, name="n", *, minimum=0):
     return n
 
 
+#: the largest ``n_threads`` accepted anywhere in rsft (a fixed limit, the same on every machine:
+#: a typo such as ``n_threads=10**6`` is refused instead of asking the OS for that many threads)
+MAX_THREADS = 256
+
+
+def n_threads(n, name="n_threads"):
+    """``n_threads`` as an int: an integer in ``[1, MAX_THREADS]`` (the one check of every
+    ``n_threads`` in rsft). ``TypeError`` for a non-integer, ``ValueError`` out of range."""
+    n = count(n, name, minimum=1)
+    if n > MAX_THREADS:
+        raise ValueError(f"{name} must be <= {MAX_THREADS}, got {n}")
+    return n
+
+
 def batch_size(b, name="batch_size"):
     """None (full batch) or a positive integer (as an int); anything else is a ``ValueError``."""
     if b is None:

@@ -201,8 +201,9 @@ class Optimizer:
         Kernel backend; default: the process default (:func:`rsft.get_backend`). Both give
         the same bits.
     n_threads : int, default 1
-        Threads of the compiled pass over arrays of at least ``PARALLEL_MIN_SIZE`` elements.
-        The result does not depend on it.
+        Threads of the compiled pass over arrays of at least ``PARALLEL_MIN_SIZE`` elements
+        (an integer in ``[1, 256]``, ``rsft._validate.MAX_THREADS``). The result does not
+        depend on it.
 
     Notes
     -----
@@ -251,7 +252,7 @@ class Optimizer:
     def __init__(self, params, defaults, *, backend=None, n_threads=1):
         groups, plain_name = _groups_of(params)
         self._backend = _validate.backend(backend)
-        self._n_threads = _validate.count(n_threads, "n_threads", minimum=1)
+        self._n_threads = _validate.n_threads(n_threads)
         self._defaults = self._check_hyperparams(defaults, None)
         self._param_groups = []
         self._group_bounds = []     # per group: (first, stop) in the flat lists below
@@ -469,7 +470,7 @@ class Optimizer:
 
     @n_threads.setter
     def n_threads(self, n):
-        self._n_threads = _validate.count(n, "n_threads", minimum=1)
+        self._n_threads = _validate.n_threads(n)
 
     def __setattr__(self, name, value):
         if name[0] == "_":
