@@ -5,8 +5,9 @@
   violated envelope (raise, or warn with on_violation="warn").
 * Other pairs without a finite envelope (heavier-tailed or wider targets, proposals that do not
   cover the target's support, unbounded target densities).
-* Wrong types / values for target, proposal, rng, n, log_M, max_proposals, on_violation,
-  backend; the proposal budget; user callables that raise or return garbage.
+* Wrong types / values for target, proposal, rng, n, n_threads, block_size, log_M,
+  max_proposals, on_violation, backend; the proposal budget; user callables that raise or
+  return garbage.
 * rsft.set_backend / get_backend round trip (the process default is restored afterwards).
 
 Every sampling test runs on every available backend.
@@ -211,6 +212,41 @@ def test_bad_n(n, exc, method, backend):
     s = _good_sampler(backend=backend)
     with pytest.raises(exc):
         getattr(s, method)(n, rng=0)
+
+
+@pytest.mark.parametrize("value, exc, message", [
+    (0, ValueError, ">= 1"),
+    (-2, ValueError, ">= 0"),
+    (257, ValueError, "<= 256"),
+    (10**6, ValueError, "<= 256"),
+    (2.0, TypeError, "integer"),
+    (True, TypeError, "integer"),
+    ("2", TypeError, "integer"),
+], ids=["zero", "negative", "above-cap", "huge", "float", "bool", "str"])
+@pytest.mark.parametrize("method", ["sample", "sample_with_stats"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_n_threads(value, exc, message, method, backend):
+    with pytest.raises(exc, match=f"n_threads.*{re.escape(message)}"):
+        getattr(_good_sampler(backend=backend), method)(10, rng=0, n_threads=value)
+
+
+@pytest.mark.parametrize("value, exc", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
+                                        (False, TypeError), (None, None)],
+                         ids=["zero", "negative", "float", "bool", "none-is-default"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_block_size(value, exc, backend):
+    s = _good_sampler(backend=backend)
+    if exc is None:       # None means "not given": the one-stream call
+        assert np.array_equal(s.sample(10, rng=0, block_size=value), s.sample(10, rng=0))
+        return
+    with pytest.raises(exc, match="block_size"):
+        s.sample(10, rng=0, block_size=value)
+
+
+def test_n_threads_cap_is_the_same_for_the_optimizers():
+    rsft.Adam(np.zeros(3), n_threads=256)
+    with pytest.raises(ValueError, match="n_threads must be <= 256"):
+        rsft.Adam(np.zeros(3), n_threads=257)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -231,3 +231,46 @@ def test_default_budget_is_bounded():
     assert s._budget(10) == 10**9 + 1000 * 10
     small = rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2))
     assert small._budget(100) == math.ceil(math.exp(small.log_M) * (20 * 100 + 100)) + 10000
+
+
+# ---------------------------------------------------------------------------------------------
+# The blocked stream (n_threads= / block_size=): both backends, every thread count
+# ---------------------------------------------------------------------------------------------
+
+#: log M of the callable target _normal_logpdf_unnormalised with proposal Normal(0, 2)
+_CALLABLE_LOG_M = 2 / 3 + math.log(2) + 0.5 * math.log(2 * math.pi)
+
+
+def _run_blocked(target, proposal, backend, seed, n, **kw):
+    """Blocked sampling from default_rng(seed): samples, stats, the Generator's state after
+    and the number of children its seed sequence spawned."""
+    rng = np.random.default_rng(seed)
+    log_M = _CALLABLE_LOG_M if target is _normal_logpdf_unnormalised else None
+    s = rsft.RejectionSampler(target, proposal, log_M, backend=backend)
+    x, stats = s.sample_with_stats(n, rng, **kw)
+    return x, stats, rng.bit_generator.state, rng.bit_generator.seed_seq.n_children_spawned
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: f"{p[0]!r}/{p[1]!r}")
+def test_blocked_stream_bit_identical_across_backends_and_threads(pair):
+    """Blocks of 700 (the last one shorter): the same samples, stats and Generator state on
+    both backends and for 1, 2 and 4 threads."""
+    expected = _run_blocked(*pair, "numpy", 3, 5000, n_threads=1, block_size=700)
+    for backend, n_threads in [("cython", 1), ("cython", 2), ("cython", 4), ("numpy", 4)]:
+        x, stats, state, n_children = _run_blocked(*pair, backend, 3, 5000, n_threads=n_threads,
+                                                   block_size=700)
+        assert np.array_equal(x, expected[0]), (backend, n_threads)
+        assert (stats.n_proposed, stats.n_accepted) == (expected[1].n_proposed, 5000)
+        assert stats.max_log_ratio == pytest.approx(expected[1].max_log_ratio, rel=1e-12,
+                                                    abs=1e-12)
+        assert state == expected[2] and n_children == expected[3] == 8
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_blocked_callable_target_bit_identical(seed):
+    results = [_run_blocked(_normal_logpdf_unnormalised, rsft.Normal(0, 2), backend, seed,
+                            3000, n_threads=n_threads, block_size=1000)
+               for backend, n_threads in [("numpy", 1), ("cython", 1), ("cython", 3)]]
+    for x, stats, state, _ in results[1:]:
+        assert np.array_equal(x, results[0][0])
+        assert stats.n_proposed == results[0][1].n_proposed and state == results[0][2]

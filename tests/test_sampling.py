@@ -19,6 +19,7 @@ is counted (it must be called once per chunk, not once per proposal).
 from __future__ import annotations
 
 import math
+import signal
 import zlib
 
 import numpy as np
@@ -211,3 +212,141 @@ def test_help_explains_choosing_a_proposal_and_log_M():
         assert phrase in text, phrase
     assert "_reference" not in text
     assert not re.search(r"rsft\._\w", text), re.findall(r"rsft\._\w+", text)
+
+
+# ---------------------------------------------------------------------------------------------
+# The blocked stream: its documented derivation, stats, failures and signals
+# ---------------------------------------------------------------------------------------------
+
+BLOCKED_PAIR = (rsft.Normal(2, 1), rsft.Normal(0, 2))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_threads", [1, 2, 4])
+def test_blocked_stream_is_the_documented_derivation(backend, n_threads):
+    """Block b is a one-stream call of its length on rng.spawn(n_blocks)[b]; the counts add up
+    over the blocks and max_log_ratio is their maximum."""
+    s = rsft.RejectionSampler(*BLOCKED_PAIR, backend=backend)
+    x, stats = s.sample_with_stats(2500, np.random.default_rng(8), n_threads=n_threads,
+                                   block_size=1000)
+    children = np.random.default_rng(8).spawn(3)
+    parts = [s.sample_with_stats(m, child) for m, child in zip([1000, 1000, 500], children)]
+    assert np.array_equal(x, np.concatenate([p[0] for p in parts]))
+    assert stats.n_proposed == sum(p[1].n_proposed for p in parts)
+    assert stats.n_accepted == 2500
+    assert stats.max_log_ratio == max(p[1].max_log_ratio for p in parts)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_blocked_default_block_size(backend):
+    s = rsft.RejectionSampler(*BLOCKED_PAIR, backend=backend)
+    a = s.sample(70_000, rng=4, n_threads=2)
+    assert np.array_equal(a, s.sample(70_000, rng=4, block_size=65536))
+    first = s.sample(65536, np.random.default_rng(4).spawn(2)[0])
+    assert np.array_equal(a[:65536], first)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_blocked_stream_leaves_the_generator_state_and_counts_children(backend):
+    """Spawning does not draw: the bit generator keeps its state, while the seed sequence
+    counts the children, so a second call with the same Generator gets new blocks."""
+    s = rsft.RejectionSampler(*BLOCKED_PAIR, backend=backend)
+    rng = np.random.default_rng(6)
+    state = rng.bit_generator.state
+    a = s.sample(300, rng, block_size=100)
+    assert rng.bit_generator.state == state
+    assert rng.bit_generator.seed_seq.n_children_spawned == 3
+    b = s.sample(300, rng, block_size=100)
+    assert not np.array_equal(a, b)
+    assert np.array_equal(b[:100], s.sample(100, np.random.default_rng(6).spawn(4)[3]))
+
+
+def _seedless_generator(seed):
+    """A Generator whose bit generator has no SeedSequence (legacy MT19937 seeding)."""
+    bit_generator = np.random.MT19937()
+    bit_generator._legacy_seeding(seed)
+    assert bit_generator.seed_seq is None
+    return np.random.Generator(bit_generator)
+
+
+def test_blocked_stream_without_a_seed_sequence():
+    """The documented fallback: a SeedSequence seeded from four uint64 draws of rng spawns
+    the children; both backends draw them and leave the same state."""
+    results = []
+    for backend, n_threads in [("numpy", 1), ("cython", 1), ("cython", 2)]:
+        if backend not in BACKENDS:
+            continue
+        rng = _seedless_generator(9)
+        s = rsft.RejectionSampler(*BLOCKED_PAIR, backend=backend)
+        results.append((s.sample(900, rng, n_threads=n_threads, block_size=400),
+                        rng.bit_generator.state))
+    reference = _seedless_generator(9)
+    seed = np.random.SeedSequence(reference.integers(0, 2**64, size=4, dtype=np.uint64))
+    children = [np.random.Generator(np.random.MT19937(c)) for c in seed.spawn(3)]
+    s = rsft.RejectionSampler(*BLOCKED_PAIR)
+    expected = np.concatenate([s.sample(m, c) for m, c in zip([400, 400, 100], children)])
+    for x, state in results:
+        assert np.array_equal(x, expected)
+        assert _same_state(state, reference.bit_generator.state)
+
+
+def _same_state(a, b):
+    return a["state"]["pos"] == b["state"]["pos"] and np.array_equal(a["state"]["key"],
+                                                                     b["state"]["key"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_blocked_violation_reports_the_first_failing_block(backend, n_threads):
+    """M = 2 for N(2,1)/N(0,1) is no envelope: the error is the one of the first failing
+    block in block order, with the same excess and x on every backend and thread count."""
+    s = rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 1), log_M=math.log(2),
+                              backend=backend)
+    with pytest.raises(rsft.EnvelopeViolationError) as got:
+        s.sample(4000, rng=5, n_threads=n_threads, block_size=500)
+    first_failing = None
+    for child in np.random.default_rng(5).spawn(8):
+        try:
+            s.sample(500, child)   # one block as a one-stream call
+        except rsft.EnvelopeViolationError as err:
+            first_failing = err
+            break
+    assert first_failing is not None
+    assert got.value.x == first_failing.x
+    # numpy's SIMD log may differ from libm's by an ulp: the excess, not the proposal
+    assert got.value.log_ratio == pytest.approx(first_failing.log_ratio, rel=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_blocked_budget_applies_per_block(backend):
+    s = rsft.RejectionSampler(*BLOCKED_PAIR, max_proposals=3000, backend=backend)
+    x = s.sample(1500, rng=2, n_threads=2, block_size=500)    # ~1950 proposals per block
+    assert x.shape == (1500,)
+    with pytest.raises(rsft.ProposalBudgetExceeded) as got:
+        s.sample(1500, rng=2, n_threads=2, block_size=1500)
+    assert got.value.max_proposals == 3000 and got.value.n_requested == 1500
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _raise_interrupted(signum, frame):
+    raise _Interrupted
+
+
+@pytest.mark.parametrize("kw", [{}, {"n_threads": 2, "block_size": 50}],
+                         ids=["one-stream", "blocked"])
+def test_long_compiled_loop_honours_signals(kw):
+    """A signal handler's exception (Ctrl-C's KeyboardInterrupt) stops a long GIL-free loop:
+    with M = 1e6 the budget of 1e9 proposals would take many seconds; the timer fires at
+    0.2 s and the handler's exception propagates instead of ProposalBudgetExceeded."""
+    s = rsft.RejectionSampler(rsft.Normal(0, 1e-6), rsft.Normal(0, 1), backend="cython")
+    previous = signal.signal(signal.SIGALRM, _raise_interrupted)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(_Interrupted):
+            s.sample(1000, rng=0, **kw)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -26,6 +26,15 @@ def rejection_sample(
     n: int, prior_rate: float, max_proposals: int, stop_on_violation: bool,
     violation_tol: float, out: npt.NDArray[np.float64],
 ) -> tuple[int, int, float, float, int]: ...
+def rejection_sample_blocks(
+    children: list[np.random.Generator], code: int, params: npt.NDArray[np.float64],
+    prog: npt.NDArray[np.float64],
+    logp: Optional[Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]],
+    block_stops: npt.NDArray[np.intp], prior_rate: float, budgets: npt.NDArray[np.intp],
+    stop_on_violation: bool, violation_tol: float, out: npt.NDArray[np.float64],
+    n_threads: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64],
+           npt.NDArray[np.float64], npt.NDArray[np.intp]]: ...
 
 # Loss kernels (_kernels/losses.pxi); float32 or float64 arrays of one dtype per call.
 _F = npt.NDArray[np.floating]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _backend, _envelope, _validate
+from . import _backend, _blocks, _envelope, _validate
 from ._program import Status
 from ._distribution import Distribution
 from .errors import EnvelopeViolationError, EnvelopeViolationWarning, ProposalBudgetExceeded
@@ -212,7 +212,7 @@ class RejectionSampler:
                              "must be finite or -inf")
         return r
 
-    def sample_with_stats(self, n, rng=None):
+    def sample_with_stats(self, n, rng=None, *, n_threads=None, block_size=None):
         """Draw ``n`` samples of the target; return ``(samples, SamplingStats)``.
 
         Parameters
@@ -221,28 +221,78 @@ class RejectionSampler:
             Number of samples (``>= 0``; 0 gives an empty array).
         rng : None, int, SeedSequence, BitGenerator or Generator
             Randomness, normalised like ``numpy.random.default_rng``; a Generator advances.
+        n_threads : int, optional
+            Giving it (1 included) selects the blocked stream; the blocks of a built-in
+            target then run on up to ``n_threads`` threads of the compiled core (an integer in
+            ``[1, 256]``). The samples never depend on it.
+        block_size : int, optional
+            Giving it selects the blocked stream with blocks of ``block_size`` accepted
+            samples (``>= 1``); default ``65536``.
+
+        Notes
+        -----
+        With neither ``n_threads`` nor ``block_size``, one stream is drawn from ``rng`` as the
+        class notes describe. With either, the **blocked stream**: the ``n`` samples are cut
+        into ``ceil(n / block_size)`` blocks of ``block_size`` (the last one shorter); block
+        ``b`` is that one-stream sampling of its length from ``rng.spawn(n_blocks)[b]``, and
+        the blocks are concatenated in order. ``Generator.spawn`` spawns children of the bit
+        generator's ``SeedSequence`` without drawing from ``rng`` (its state stays, but its
+        seed sequence counts the children, so the next call gets new ones); a bit generator
+        without a spawnable ``SeedSequence`` seeds one from four ``rng.integers(0, 2**64,
+        dtype=uint64)`` draws instead (and spawns the children). The result depends on the seed
+        and ``block_size`` only: the same on both backends and for every ``n_threads``. The
+        proposal budget ``max_proposals`` (or its default, computed from the block's length)
+        applies to each block. Stats add up over the blocks (``max_log_ratio``: their maximum);
+        a block that fails raises as a one-stream call would, with the counts of the blocks up
+        to it. A callable target is called with the GIL, so its blocks run one after another.
         """
         n = _validate.count(n)
         rng = _validate.generator(rng)
+        blocked = n_threads is not None or block_size is not None
+        if n_threads is not None:
+            n_threads = _validate.n_threads(n_threads)
+        if block_size is not None:
+            block_size = _validate.count(block_size, "block_size", minimum=1)
         out = np.empty(n)
         if n == 0:
             return out, SamplingStats(0, 0, math.nan, -math.inf)
         kern = _backend.kernels(self.backend)
-        budget = self._budget(n)
         logp = None if self._callable is None else self._logp
-        n_prop, n_acc, max_g, x_max, status = kern.rejection_sample(
-            rng, self.proposal._code, self._params, self._prog, logp, n, self._prior_rate,
-            budget, self.on_violation == "raise", VIOLATION_TOL, out)
-        if status == Status.VIOLATION:
-            raise EnvelopeViolationError(x_max, max_g, self.log_M)
-        if status == Status.BUDGET:
-            raise ProposalBudgetExceeded(n_prop, n_acc, n, budget)
+        args = (self.proposal._code, self._params, self._prog, logp)
+        options = (self.on_violation == "raise", VIOLATION_TOL)
+        if not blocked:
+            budget = self._budget(n)
+            n_prop, n_acc, max_g, x_max, status = kern.rejection_sample(
+                rng, *args, n, self._prior_rate, budget, *options, out)
+            self._raise_for(status, n_prop, n_acc, n, budget, max_g, x_max)
+        else:
+            bounds = _blocks.block_bounds(n, block_size or _blocks.DEFAULT_BLOCK_SIZE)
+            children = _blocks.child_generators(rng, len(bounds))
+            stops = np.array([stop for _, stop in bounds], dtype=np.intp)
+            budgets = np.array([self._budget(stop - start) for start, stop in bounds],
+                               dtype=np.intp)
+            props, accs, max_gs, x_maxs, statuses = kern.rejection_sample_blocks(
+                children, *args, stops, self._prior_rate, budgets, *options, out, n_threads or 1)
+            failed = np.flatnonzero(statuses != Status.OK)
+            if failed.size:
+                b = int(failed[0])
+                self._raise_for(statuses[b], props[:b + 1].sum(), accs[:b + 1].sum(), n,
+                                budgets[b], max_gs[b], x_maxs[b])
+            b = int(np.argmax(max_gs))
+            n_prop, n_acc, max_g, x_max = int(props.sum()), int(accs.sum()), max_gs[b], x_maxs[b]
         if max_g > VIOLATION_TOL:
             err = EnvelopeViolationError(x_max, max_g, self.log_M)
             warnings.warn(EnvelopeViolationWarning(str(err)), stacklevel=2)
         stats = SamplingStats(int(n_prop), int(n_acc), n_acc / n_prop, float(max_g))
         return out, stats
 
-    def sample(self, n, rng=None):
+    def _raise_for(self, status, n_prop, n_acc, n, budget, max_g, x_max):
+        """Raise the error a kernel's status reports (nothing for ``Status.OK``)."""
+        if status == Status.VIOLATION:
+            raise EnvelopeViolationError(x_max, max_g, self.log_M)
+        if status == Status.BUDGET:
+            raise ProposalBudgetExceeded(n_prop, n_acc, n, budget)
+
+    def sample(self, n, rng=None, *, n_threads=None, block_size=None):
         """Draw ``n`` samples of the target (see :meth:`sample_with_stats`)."""
-        return self.sample_with_stats(n, rng)[0]
+        return self.sample_with_stats(n, rng, n_threads=n_threads, block_size=block_size)[0]

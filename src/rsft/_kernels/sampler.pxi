@@ -6,7 +6,11 @@
 # (proposal fills and the sampling strategies, each one cdef function with one signature), and
 # the thin ``def`` entry points.
 from cpython.exc cimport PyErr_CheckSignals
+from cython.parallel cimport prange, threadid
 from libc.math cimport log, log1p, exp, fabs, INFINITY, NAN
+from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.ref cimport PyObject
+from libc.stdlib cimport malloc, calloc, realloc, free
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,34 +453,222 @@ cdef Strategy choose_strategy(const double *prog, Py_ssize_t n_rows, int family,
     return LOG_RATIO
 
 
-cdef class _ChunkBuffers:
-    """The chunk arrays of one call, grown to the longest chunk (numpy arrays, so a chunk can
-    be handed to a callable target)."""
-    cdef object x, u, g, decisions, row_values
-    cdef Py_ssize_t capacity
-    cdef bint decide_first
+# ---------------------------------------------------------------------------------------------
+# The chunk loop: buffers, signal checks on a time budget, one stream, blocks of streams
+# ---------------------------------------------------------------------------------------------
 
-    def __init__(self, Py_ssize_t n_rows, bint decide_first):
-        self.capacity = 0
-        self.decide_first = decide_first
-        self.row_values = np.empty(n_rows)
+cdef struct StreamBuffers:     # one thread's chunk arrays, grown (realloc) to the longest chunk
+    double *x
+    double *u
+    double *g                   # QUADRATIC only
+    unsigned char *decisions    # QUADRATIC only
+    double *row_values          # n_rows
+    Py_ssize_t capacity
+    bint decide_first
+    bint out_of_memory
 
-    cdef void reserve(self, Chunk *ch, Py_ssize_t c):
-        """Point ``ch`` at arrays of at least ``c`` elements."""
-        cdef double[::1] x, u, g, rv
-        cdef unsigned char[::1] d
-        if c > self.capacity:
-            self.capacity = c
-            self.x = np.empty(c)
-            self.u = np.empty(c)
-            if self.decide_first:
-                self.g = np.empty(c)
-                self.decisions = np.empty(c, dtype=np.uint8)
-        x, u, rv = self.x, self.u, self.row_values
-        ch.x, ch.u, ch.row_values = &x[0], &u[0], &rv[0]
-        if self.decide_first:
-            g, d = self.g, self.decisions
-            ch.g_buf, ch.decision_buf = &g[0], &d[0]
+
+cdef bint reserve(StreamBuffers *buf, Chunk *ch, Py_ssize_t c) noexcept nogil:
+    """Point ``ch`` at arrays of at least ``c`` elements (grown without the GIL); False, with
+    ``buf.out_of_memory`` set, when the memory is not there."""
+    cdef void *p
+    if c > buf.capacity:
+        p = realloc(buf.x, c * sizeof(double))
+        if p != NULL:
+            buf.x = <double *>p
+            p = realloc(buf.u, c * sizeof(double))
+        if p != NULL:
+            buf.u = <double *>p
+        if p != NULL and buf.decide_first:
+            p = realloc(buf.g, c * sizeof(double))
+            if p != NULL:
+                buf.g = <double *>p
+                p = realloc(buf.decisions, c)
+            if p != NULL:
+                buf.decisions = <unsigned char *>p
+        if p == NULL:
+            buf.out_of_memory = True
+            return False
+        buf.capacity = c
+    ch.x, ch.u, ch.row_values = buf.x, buf.u, buf.row_values
+    ch.g_buf, ch.decision_buf = buf.g, buf.decisions
+    return True
+
+
+cdef void open_buffers(StreamBuffers *buf, Py_ssize_t n_rows, bint decide_first) noexcept nogil:
+    buf.x = buf.u = buf.g = NULL
+    buf.decisions = NULL
+    buf.capacity = 0
+    buf.decide_first = decide_first
+    buf.row_values = <double *>malloc(n_rows * sizeof(double))
+    buf.out_of_memory = buf.row_values == NULL
+
+
+cdef void close_buffers(StreamBuffers *buf) noexcept nogil:
+    free(buf.x)
+    free(buf.u)
+    free(buf.g)
+    free(buf.decisions)
+    free(buf.row_values)
+
+
+cdef extern from "Python.h":
+    # PyErr_CheckSignals as plain C: it runs the handlers and leaves their exception set; the
+    # loop keeps it aside (fetch) and raises it (restore) once the GIL-free loop has ended and
+    # the Generator's lock is released
+    int run_signal_handlers "PyErr_CheckSignals"() noexcept
+    void fetch_exception "PyErr_Fetch"(PyObject **, PyObject **, PyObject **) noexcept
+    void restore_exception "PyErr_Restore"(PyObject *, PyObject *, PyObject *) noexcept
+
+cdef extern from *:
+    """
+    #include <time.h>
+    static double rsft_monotonic_seconds(void) {
+    #if defined(CLOCK_MONOTONIC)
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    #else
+        return (double)clock() / CLOCKS_PER_SEC;
+    #endif
+    }
+    """
+    double monotonic_seconds "rsft_monotonic_seconds"() noexcept nogil
+
+#: seconds of GIL-free chunk loop between two signal checks. A check takes the GIL, which can
+#: cost up to the interpreter's switch interval (5 ms) when another Python thread is busy, so
+#: the loop checks on a time budget rather than after every chunk (about 0.7 ms each): at most
+#: ~5% slower beside a busy thread, and Ctrl-C still answers within ~0.1 s.
+cdef double SIGNAL_CHECK_SECONDS = 0.1
+
+
+cdef struct CallWatch:         # shared by every stream (and thread) of one call
+    double next_signal_check    # monotonic time of the next signal check
+    bint interrupted            # a signal handler raised: every stream stops at its next chunk
+    PyObject *exc_type          # the exception it raised, kept aside (owned references)
+    PyObject *exc_value
+    PyObject *exc_traceback
+    Py_ssize_t first_failed     # lowest-known failing block (blocks after it may be skipped)
+
+
+cdef void open_watch(CallWatch *watch) noexcept nogil:
+    watch.next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+    watch.interrupted = False
+    watch.exc_type = watch.exc_value = watch.exc_traceback = NULL
+    watch.first_failed = PY_SSIZE_T_MAX
+
+
+cdef bint poll_signals(CallWatch *watch) noexcept nogil:
+    """Run Python's signal handlers when the time budget is spent (taking the GIL for it);
+    True once a handler raised. Only the calling thread polls: signals are handled there."""
+    cdef double now
+    if watch.interrupted:
+        return True
+    now = monotonic_seconds()
+    if now >= watch.next_signal_check:
+        watch.next_signal_check = now + SIGNAL_CHECK_SECONDS
+        with gil:
+            if run_signal_handlers() != 0:
+                fetch_exception(&watch.exc_type, &watch.exc_value, &watch.exc_traceback)
+                watch.interrupted = True
+    return watch.interrupted
+
+
+cdef int raise_interruption(CallWatch *watch) except -1:
+    """Raise the exception a signal handler raised during the call (KeyboardInterrupt for
+    Ctrl-C), if any."""
+    if watch.interrupted:
+        watch.interrupted = False
+        restore_exception(watch.exc_type, watch.exc_value, watch.exc_traceback)
+        return -1
+    return 0
+
+
+cdef struct StreamPlan:        # what a call decided once, read by each of its streams
+    Chunk proto                 # the per-call fields of every Chunk (prog, params, options)
+    int code                    # proposal family
+    scan_fn scan
+    bint product
+    bint draws_first            # False for PRODUCT_PCG64, which draws beside its scan
+    double prior_rate
+
+
+cdef void open_state(ScanState *state, bint product) noexcept nogil:
+    state.n_acc = 0
+    state.n_exam = 0
+    state.max_g = 0.0 if product else -INFINITY
+    state.x_max = NAN
+    state.status = STATUS_OK
+
+
+cdef void close_state(ScanState *state, bint product) noexcept nogil:
+    """Product mode tracked the largest ratio: report its log."""
+    if product:
+        state.max_g = log(state.max_g) if state.max_g > 0.0 else -INFINITY
+
+
+cdef void run_stream(const StreamPlan *plan, bitgen_t *bg, int fast, double *out,
+                     Py_ssize_t n, Py_ssize_t max_proposals, StreamBuffers *buf,
+                     CallWatch *watch, bint polls_signals, Py_ssize_t block,
+                     ScanState *state) noexcept nogil:
+    """The whole chunk loop of one stream of a built-in target into ``out[:n]``, without the
+    GIL (the caller holds the Generator's lock, or owns the generator). It stops early when
+    the memory runs out, a signal handler raised, or a block before this one failed."""
+    cdef Chunk ch = plan.proto
+    cdef Py_ssize_t c, n_drawn = 0, n_dry = 0
+    ch.bitgen = bg
+    ch.n_wanted = n
+    ch.out = out
+    open_state(state, plan.product)
+    while state.n_acc < n:
+        c = chunk_len(n - state.n_acc, state.n_exam, state.n_acc, plan.prior_rate, n_dry,
+                      max_proposals - n_drawn)
+        if c <= 0:
+            state.status = STATUS_BUDGET
+            break
+        ch.length = c
+        if plan.draws_first:
+            if not reserve(buf, &ch, c):
+                break
+            fill_proposals(bg, fast, plan.code, ch.proposal_params, <double *>ch.x, c)
+            fill_uniform(bg, fast, <double *>ch.u, c)
+        plan.scan(&ch, state)
+        n_drawn += c
+        if state.status != STATUS_OK:
+            break
+        if state.n_acc == 0:
+            n_dry += 1
+        if (polls_signals and poll_signals(watch)) or watch.interrupted:
+            break
+        if block > watch.first_failed:
+            break
+    close_state(state, plan.product)
+
+
+cdef StreamPlan plan_call(int code, const double[::1] params, const double[:, ::1] prog,
+                          bint callable_target, int fast, double prior_rate,
+                          bint stop_on_violation, double violation_tol):
+    """Choose the strategy and fill the per-call fields of every chunk."""
+    cdef StreamPlan plan
+    cdef Py_ssize_t n_rows = prog.shape[0]
+    cdef Strategy strategy = choose_strategy(&prog[0, 0], n_rows, code, callable_target, fast)
+    plan.code = code
+    plan.scan = STRATEGY_SCAN[<int>strategy]
+    plan.product = strategy == PRODUCT or strategy == PRODUCT_PCG64
+    plan.draws_first = strategy != PRODUCT_PCG64
+    plan.prior_rate = prior_rate
+    plan.proto.log_target = NULL
+    plan.proto.prog = &prog[0, 0]
+    plan.proto.n_rows = n_rows
+    plan.proto.proposal_params = &params[0]
+    # product mode with a uniform proposal inside the support: x = p0 + p1*u, u in [0, 1), and
+    # rounding is monotone, so p0 <= x <= fl(p0 + p1) and the support test can be skipped
+    plan.proto.inside_support = (plan.product and code == PROPOSAL_UNIFORM
+                                 and params[0] >= prog[0, ROW_SUPPORT_LOW]
+                                 and params[0] + params[1] <= prog[0, ROW_SUPPORT_HIGH])
+    plan.proto.stop_on_violation = stop_on_violation
+    plan.proto.violation_tol = violation_tol
+    return plan
 
 
 def _chosen_strategy(rng, int code, const double[:, ::1] prog, bint callable_target):
@@ -532,71 +724,167 @@ def rejection_sample(rng, int code, const double[::1] params, const double[:, ::
                      bint stop_on_violation, double violation_tol, double[::1] out):
     """Rejection sampling into ``out[:n]`` (see ``rsft._reference.sampler.rejection_sample``).
 
-    Runs the chunk loop: per chunk, the draws and (for a built-in target) the strategy's scan
-    run without the GIL and under the Generator's lock; a callable target is called once per
-    chunk, with the GIL and without the lock (so it may use the same Generator), between the
-    draws and the scan.
+    A built-in target runs the whole chunk loop (draws and scans) in one span without the GIL
+    and under the Generator's lock, taking the GIL back only for a signal check on a time
+    budget (SIGNAL_CHECK_SECONDS). A callable target is called once per chunk, with the GIL
+    and without the lock (so it may use the same Generator), between the draws and the scan.
     """
     bit_generator = rng.bit_generator
     lock = bit_generator.lock
     cdef bitgen_t *bg = get_bitgen(bit_generator)
     cdef int fast = pcg64_inline(bit_generator)
     cdef bint callable_target = logp is not None
-    cdef Py_ssize_t n_rows = prog.shape[0]
-    cdef Strategy strategy = choose_strategy(&prog[0, 0], n_rows, code, callable_target, fast)
-    cdef scan_fn scan = STRATEGY_SCAN[<int>strategy]
-    cdef bint product = strategy == PRODUCT or strategy == PRODUCT_PCG64
-    cdef bint draws_first = strategy != PRODUCT_PCG64
-    cdef _ChunkBuffers buffers = _ChunkBuffers(n_rows, strategy == QUADRATIC)
+    cdef StreamPlan plan = plan_call(code, params, prog, callable_target, fast, prior_rate,
+                                     stop_on_violation, violation_tol)
+    cdef StreamBuffers buf
+    cdef CallWatch watch
+    cdef ScanState state
+    cdef Chunk ch = plan.proto
     cdef const double[::1] log_target
     cdef Py_ssize_t c, n_drawn = 0, n_dry = 0
-    cdef Chunk ch
-    cdef ScanState state
-    ch.log_target = NULL
-    ch.prog = &prog[0, 0]
-    ch.n_rows = n_rows
-    ch.bitgen = bg
-    ch.proposal_params = &params[0]
-    # product mode with a uniform proposal inside the support: x = p0 + p1*u, u in [0, 1), and
-    # rounding is monotone, so p0 <= x <= fl(p0 + p1) and the support test can be skipped
-    ch.inside_support = (product and code == PROPOSAL_UNIFORM
-                         and params[0] >= prog[0, ROW_SUPPORT_LOW]
-                         and params[0] + params[1] <= prog[0, ROW_SUPPORT_HIGH])
-    ch.n_wanted = n
-    ch.stop_on_violation = stop_on_violation
-    ch.violation_tol = violation_tol
-    ch.out = &out[0]
-    state.n_acc = 0
-    state.n_exam = 0
-    state.max_g = 0.0 if product else -INFINITY
-    state.x_max = NAN
-    state.status = STATUS_OK
-    while state.n_acc < n:
-        c = chunk_len(n - state.n_acc, state.n_exam, state.n_acc, prior_rate, n_dry,
-                      max_proposals - n_drawn)
-        if c <= 0:
-            state.status = STATUS_BUDGET
-            break
-        ch.length = c
-        if draws_first:
-            buffers.reserve(&ch, c)
-        with lock, nogil:
-            if draws_first:
-                fill_proposals(bg, fast, code, ch.proposal_params, <double *>ch.x, c)
-                fill_uniform(bg, fast, <double *>ch.u, c)
-            if not callable_target:
-                scan(&ch, &state)
-        if callable_target:
-            log_target = logp(buffers.x[:c].copy())  # the callable may keep it: never scratch
-            ch.log_target = &log_target[0]
-            with nogil:
-                scan(&ch, &state)
-        n_drawn += c
-        PyErr_CheckSignals()
-        if state.status != STATUS_OK:
-            break
-        if state.n_acc == 0:
-            n_dry += 1
-    if product:
-        state.max_g = log(state.max_g) if state.max_g > 0.0 else -INFINITY
+    open_buffers(&buf, prog.shape[0], plan.scan == scan_quadratic)
+    open_watch(&watch)
+    try:
+        if not callable_target:
+            with lock, nogil:
+                run_stream(&plan, bg, fast, &out[0], n, max_proposals, &buf, &watch, True, 0,
+                           &state)
+        else:
+            ch.bitgen = bg
+            ch.n_wanted = n
+            ch.out = &out[0]
+            open_state(&state, plan.product)
+            while state.n_acc < n and not buf.out_of_memory:
+                c = chunk_len(n - state.n_acc, state.n_exam, state.n_acc, prior_rate, n_dry,
+                              max_proposals - n_drawn)
+                if c <= 0:
+                    state.status = STATUS_BUDGET
+                    break
+                ch.length = c
+                if not reserve(&buf, &ch, c):
+                    break
+                with lock, nogil:
+                    fill_proposals(bg, fast, code, ch.proposal_params, <double *>ch.x, c)
+                    fill_uniform(bg, fast, <double *>ch.u, c)
+                # the callable may keep its argument: a copy, never the scratch buffer
+                log_target = logp(np.asarray(<double[:c]>buf.x).copy())
+                ch.log_target = &log_target[0]
+                with nogil:
+                    plan.scan(&ch, &state)
+                n_drawn += c
+                PyErr_CheckSignals()
+                if state.status != STATUS_OK:
+                    break
+                if state.n_acc == 0:
+                    n_dry += 1
+            close_state(&state, plan.product)
+    finally:
+        close_buffers(&buf)
+    if buf.out_of_memory:
+        raise MemoryError("rejection_sample: no memory for the chunk buffers")
+    raise_interruption(&watch)
     return state.n_exam, state.n_acc, state.max_g, state.x_max, state.status
+
+
+cdef void run_block(const StreamPlan *plan, bitgen_t **bitgens, const int *fast,
+                    double *out, const Py_ssize_t *stops, const Py_ssize_t *budgets,
+                    Py_ssize_t b, StreamBuffers *buf, CallWatch *watch, bint polls_signals,
+                    ScanState *states) noexcept nogil:
+    """Block ``b`` of a blocked call: its stream into ``out[stops[b-1]:stops[b]]``; a block
+    after a known failure is skipped (its state says nothing was examined)."""
+    cdef Py_ssize_t start = stops[b - 1] if b > 0 else 0
+    if b > watch.first_failed or watch.interrupted:
+        open_state(&states[b], plan.product)
+        close_state(&states[b], plan.product)
+        return
+    run_stream(plan, bitgens[b], fast[b], out + start, stops[b] - start, budgets[b], buf,
+               watch, polls_signals, b, &states[b])
+    if states[b].status != STATUS_OK and b < watch.first_failed:
+        watch.first_failed = b   # a racy minimum is enough: it always holds a failing block
+
+
+def rejection_sample_blocks(children, int code, const double[::1] params,
+                            const double[:, ::1] prog, logp, const Py_ssize_t[::1] block_stops,
+                            double prior_rate, const Py_ssize_t[::1] budgets,
+                            bint stop_on_violation, double violation_tol, double[::1] out,
+                            int n_threads):
+    """The blocked stream (see ``rsft._reference.sampler.rejection_sample_blocks``).
+
+    A built-in target runs the blocks on up to ``n_threads`` threads (OpenMP, dynamic schedule,
+    one block at a time, the GIL released), each thread with its own chunk buffers; the
+    children are private to the call, so their locks are not taken. A callable target needs
+    the GIL for every chunk: its blocks run one after another. Which thread runs a block never
+    changes what the block draws, so the result does not depend on ``n_threads``.
+    """
+    cdef Py_ssize_t n_blocks = block_stops.shape[0], b, start, n_teams
+    n_exam = np.zeros(n_blocks, dtype=np.intp)
+    n_acc = np.zeros(n_blocks, dtype=np.intp)
+    max_g = np.full(n_blocks, -np.inf)
+    x_max = np.full(n_blocks, np.nan)
+    status = np.zeros(n_blocks, dtype=np.intp)
+    results = (n_exam, n_acc, max_g, x_max, status)
+    cdef StreamPlan plan
+    cdef CallWatch watch
+    cdef ScanState *states = NULL
+    cdef StreamBuffers *buffers = NULL
+    cdef bitgen_t **bitgens = NULL
+    cdef int *fast = NULL
+    if logp is not None:
+        for b in range(n_blocks):
+            start = block_stops[b - 1] if b > 0 else 0
+            row = rejection_sample(children[b], code, params, prog, logp, block_stops[b] - start,
+                                   prior_rate, budgets[b], stop_on_violation, violation_tol,
+                                   out[start:block_stops[b]])
+            for column, value in zip(results, row):
+                column[b] = value
+            if status[b] != STATUS_OK:
+                break
+        return results
+    if n_blocks == 0:
+        return results
+    bit_generators = [child.bit_generator for child in children]  # alive while pointers live
+    n_teams = max(1, min(n_threads, n_blocks))
+    plan = plan_call(code, params, prog, False, pcg64_inline(bit_generators[0]), prior_rate,
+                     stop_on_violation, violation_tol)
+    open_watch(&watch)
+    try:
+        states = <ScanState *>calloc(n_blocks, sizeof(ScanState))
+        bitgens = <bitgen_t **>calloc(n_blocks, sizeof(bitgen_t *))
+        fast = <int *>calloc(n_blocks, sizeof(int))
+        buffers = <StreamBuffers *>calloc(n_teams, sizeof(StreamBuffers))
+        if states == NULL or bitgens == NULL or fast == NULL or buffers == NULL:
+            raise MemoryError("rejection_sample_blocks: no memory for the block table")
+        for b in range(n_blocks):
+            bitgens[b] = get_bitgen(bit_generators[b])
+            fast[b] = pcg64_inline(bit_generators[b])
+        for b in range(n_teams):
+            open_buffers(&buffers[b], prog.shape[0], plan.scan == scan_quadratic)
+        if n_teams == 1:
+            with nogil:
+                for b in range(n_blocks):
+                    run_block(&plan, bitgens, fast, &out[0], &block_stops[0], &budgets[0], b,
+                              &buffers[0], &watch, True, states)
+        else:
+            for b in prange(n_blocks, nogil=True, schedule="dynamic", chunksize=1,
+                            num_threads=n_teams):
+                run_block(&plan, bitgens, fast, &out[0], &block_stops[0], &budgets[0], b,
+                          &buffers[threadid()], &watch, threadid() == 0, states)
+        for b in range(n_teams):
+            if buffers[b].out_of_memory:
+                raise MemoryError("rejection_sample_blocks: no memory for the chunk buffers")
+        raise_interruption(&watch)
+        for b in range(n_blocks):
+            n_exam[b] = states[b].n_exam
+            n_acc[b] = states[b].n_acc
+            max_g[b] = states[b].max_g
+            x_max[b] = states[b].x_max
+            status[b] = states[b].status
+    finally:
+        if buffers != NULL:
+            for b in range(n_teams):
+                close_buffers(&buffers[b])
+        free(buffers)
+        free(states)
+        free(bitgens)
+        free(fast)
+    return results

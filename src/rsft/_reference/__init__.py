@@ -8,7 +8,8 @@ otherwise.
 """
 
 from .._program import constants as _constants
-from .sampler import accept_test, chunk_length, draw_proposals, log_ratio, rejection_sample
+from .sampler import (accept_test, chunk_length, draw_proposals, log_ratio, rejection_sample,
+                      rejection_sample_blocks)
 from .optim import adagrad_step, adam_step, lion_step, rmsprop_step, sgd_step
 from .losses import (bce_with_logits_loss, categorical_inverse_cdf, log_softmax, mse_loss,
                      sigmoid, softmax, softmax_xent_labels, softmax_xent_probs)

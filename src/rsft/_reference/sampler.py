@@ -18,7 +18,8 @@ In product mode the ratio ``r = exp(g)`` itself is computed and ``v <= r`` is th
 
 Random stream: proposals are drawn in chunks; per chunk, first ``c`` proposal draws, then ``c``
 uniforms. The chunk length depends only on counts (see :func:`chunk_length`), never on timing
-or threads.
+or threads. The blocked stream (:func:`rejection_sample_blocks`) runs one such stream per block,
+each from its own child Generator (derived in :mod:`rsft._blocks`).
 """
 
 import math
@@ -27,7 +28,8 @@ import numpy as np
 
 from .._program import MAX_CHUNK, MIN_CHUNK, TLOG_SLOTS, ABS_SLOTS, Proposal, Row, Status
 
-__all__ = ["draw_proposals", "log_ratio", "accept_test", "chunk_length", "rejection_sample"]
+__all__ = ["draw_proposals", "log_ratio", "accept_test", "chunk_length", "rejection_sample",
+           "rejection_sample_blocks"]
 
 
 def draw_proposals(rng, code, params, out):
@@ -222,3 +224,34 @@ def rejection_sample(rng, code, params, prog, logp, n, prior_rate, max_proposals
     if product:
         max_g = math.log(max_g) if max_g > 0.0 else -math.inf
     return n_exam, n_acc, max_g, x_max, int(status)
+
+
+def rejection_sample_blocks(children, code, params, prog, logp, block_stops, prior_rate, budgets,
+                            stop_on_violation, violation_tol, out, n_threads):
+    """The blocked stream: block ``b`` is :func:`rejection_sample` of ``children[b]`` into
+    ``out[block_stops[b-1]:block_stops[b]]`` (from 0 for the first block) with the budget
+    ``budgets[b]``, the blocks one after another (``n_threads`` only says how many threads the
+    compiled core may use; the result does not depend on it).
+
+    Returns ``(n_proposed, n_accepted, max_log_ratio, x_at_max, status)``, one array each,
+    indexed by block. The blocks up to the first that does not end with ``Status.OK`` are
+    complete; later blocks may not have run (their entries are then 0, 0, -inf, nan, OK).
+    """
+    n_blocks = block_stops.shape[0]
+    n_exam = np.zeros(n_blocks, dtype=np.intp)
+    n_acc = np.zeros(n_blocks, dtype=np.intp)
+    max_g = np.full(n_blocks, -np.inf)
+    x_max = np.full(n_blocks, np.nan)
+    status = np.zeros(n_blocks, dtype=np.intp)
+    results = (n_exam, n_acc, max_g, x_max, status)
+    start = 0
+    for b in range(n_blocks):
+        stop = int(block_stops[b])
+        row = rejection_sample(children[b], code, params, prog, logp, stop - start, prior_rate,
+                               int(budgets[b]), stop_on_violation, violation_tol, out[start:stop])
+        for column, value in zip(results, row):
+            column[b] = value
+        if status[b] != Status.OK:
+            break
+        start = stop
+    return results
