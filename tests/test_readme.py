@@ -66,7 +66,14 @@ def _backend(ns):
     assert rsft.get_backend() == "numpy"
 
 
-CHECKS = {"stats": _tour, "model": _pieces, "trainer": _loop, "q": _backend}
+def _blocked(ns):
+    x = ns["x"]
+    assert x.shape == (200_000,) and np.array_equal(x, ns["same"])
+    assert np.array_equal(x[:50_000], ns["first_block"])
+
+
+CHECKS = {"stats": _tour, "model": _pieces, "trainer": _loop, "q": _backend,
+          "first_block": _blocked}
 
 
 def test_readme_python_blocks_run():
