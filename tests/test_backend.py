@@ -85,3 +85,28 @@ except ValueError as e:
     assert out.startswith("backend 'cython' is not available: rsft's compiled extension "
                           "rsft._core is not built (ModuleNotFoundError: ")
     assert out.endswith("rebuild rsft (pip install .) or use backend='numpy'")
+
+
+WAIT_POLICY = """
+import os
+import rsft
+from rsft import _backend
+print(os.environ.get("OMP_WAIT_POLICY"), "|", _backend.OPENMP_WAIT_POLICY)
+"""
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "None | OMP_WAIT_POLICY=passive (set by rsft"),
+    ({"OMP_WAIT_POLICY": ""}, " | OMP_WAIT_POLICY=passive (set by rsft"),
+    ({"OMP_WAIT_POLICY": "active"}, "active | from the environment: OMP_WAIT_POLICY=active"),
+    ({"GOMP_SPINCOUNT": "1000"}, "None | from the environment: GOMP_SPINCOUNT=1000"),
+], ids=["unset", "empty", "user-active", "user-spincount"])
+def test_openmp_wait_policy_is_passive_unless_chosen_and_the_environment_is_restored(env,
+                                                                                     expected):
+    """rsft sets OMP_WAIT_POLICY=passive only while its OpenMP runtime loads, leaves the
+    environment as it found it, and never overrides a policy the user chose."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    out = subprocess.run([sys.executable, "-c", WAIT_POLICY], env={**base, **env},
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.strip().startswith(expected.strip()), out

@@ -33,6 +33,7 @@ def _info(args):
         "inlined normal ziggurat": getattr(core, "INLINE_ZIGGURAT", None),
         "inline PCG64 (RSFT_PCG64_FAST)": getattr(core, "PCG64_INLINE", None),
         "optimizer loop ISAs": getattr(core, "OPTIM_ISA", None),
+        "OpenMP wait policy": _backend.OPENMP_WAIT_POLICY,
     }
     if core is None:
         info["extension import error"] = str(_backend._IMPORT_ERROR)

@@ -13,15 +13,45 @@ import warnings
 
 from . import _reference
 
-try:
-    # imported by name: ``from . import _core`` would report a missing extension as "cannot
-    # import name '_core' from partially initialized module 'rsft' (... circular import)"
-    _core = importlib.import_module("._core", __package__)
-except ImportError as exc:  # pragma: no cover - exercised only without a build
-    _core = None
-    _IMPORT_ERROR = exc
-else:
-    _IMPORT_ERROR = None
+#: the variables that choose how OpenMP threads wait between parallel passes (libgomp's and
+#: LLVM's); when one is set, rsft leaves the choice to it
+_WAIT_POLICY_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+
+def _import_core():
+    """Import the extension; unless the environment chooses a wait policy, with
+    ``OMP_WAIT_POLICY=passive`` set while the OpenMP runtime loads, then removed again.
+
+    Between two parallel passes OpenMP threads spin by default (libgomp: up to ~300000 polls).
+    When another process occupies a core, a spinning worker there uses up its share of that
+    core and is descheduled when the next pass starts, and the pass waits for it: ``n_threads=2``
+    was up to 46x slower than one thread. Passive workers sleep and, woken, run at once. The
+    OpenMP runtime reads the variable once, when it is loaded, so the environment is restored
+    right after (child processes do not inherit it). It only has an effect if this import loads
+    the runtime; another library that shares the same runtime file later waits passively too.
+    Returns ``(module or None, import error or None, the policy in effect as a string)``."""
+    chosen = [f"{k}={os.environ[k]}" for k in _WAIT_POLICY_VARIABLES if os.environ.get(k)]
+    previous = os.environ.get("OMP_WAIT_POLICY")   # None, or an empty value that chose nothing
+    if not chosen:
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        # imported by name: ``from . import _core`` would report a missing extension as
+        # "cannot import name '_core' from partially initialized module 'rsft' (... circular
+        # import)"
+        core, error = importlib.import_module("._core", __package__), None
+    except ImportError as exc:  # pragma: no cover - exercised only without a build
+        core, error = None, exc
+    finally:
+        if not chosen and previous is None:
+            del os.environ["OMP_WAIT_POLICY"]
+        elif not chosen:
+            os.environ["OMP_WAIT_POLICY"] = previous
+    policy = ("from the environment: " + ", ".join(chosen)) if chosen else (
+        "OMP_WAIT_POLICY=passive (set by rsft while its OpenMP runtime loaded)")
+    return core, error, policy
+
+
+_core, _IMPORT_ERROR, OPENMP_WAIT_POLICY = _import_core()
 
 BACKENDS = ("cython", "numpy")
 _modules = {"numpy": _reference}
