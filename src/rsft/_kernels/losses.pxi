@@ -3,9 +3,14 @@
 #
 # Arithmetic is done in double whatever the storage type; float32 inputs are widened on load
 # and results rounded on store, exactly as the reference does with astype(float64).
-# Sums over samples are accumulated left to right in double (the reference uses numpy's
-# pairwise sum, so totals agree to rounding, not bit for bit).
+#
+# Totals are ordered by block, not by thread: the rows are cut into blocks of about
+# LOSS_BLOCK_ELEMENTS elements (the layout depends only on the shape), each block's partial sum
+# is accumulated in double in a fixed order, and the partial sums are added in block order. The
+# blocks run on up to ``n_threads`` threads, so the value and the gradient are the same bits for
+# every ``n_threads``. (The reference uses numpy's pairwise sum: totals agree to rounding.)
 from cython cimport floating
+from cython.parallel cimport prange, threadid
 from libc.math cimport exp, log, log1p, fabs
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
@@ -73,13 +78,13 @@ cdef inline double mse_point(const floating *p, const floating *t, Py_ssize_t e,
     return l
 
 
-cdef double mse_loop(const floating[:, ::1] pred, const floating[:, ::1] target,
+cdef double mse_rows(const floating[:, ::1] pred, const floating[:, ::1] target,
                      const floating[::1] w, double grad_scale, floating[:, ::1] loss_out,
-                     floating[:, ::1] grad_out) noexcept nogil:
-    # Unweighted (or one column): one flat loop over the elements with four partial sums (the
-    # summation order differs from numpy's pairwise sum anyway; this breaks the add latency
-    # chain). Weighted with several columns: row by row.
-    cdef Py_ssize_t n = pred.shape[0], k = pred.shape[1], i, j, e, size = n * k
+                     floating[:, ::1] grad_out, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows [r0, r1): the partial sum. Unweighted (or one column): one flat loop over the
+    elements with four partial sums (breaks the add latency chain). Weighted with several
+    columns: row by row."""
+    cdef Py_ssize_t k = pred.shape[1], i, j, e = r0 * k, end = r1 * k
     cdef bint has_w = w.shape[0] != 0
     cdef floating *lo = &loss_out[0, 0] if loss_out.shape[0] != 0 else NULL
     cdef floating *go = &grad_out[0, 0] if grad_out.shape[0] != 0 else NULL
@@ -87,19 +92,17 @@ cdef double mse_loop(const floating[:, ::1] pred, const floating[:, ::1] target,
     cdef const floating *t = &target[0, 0]
     cdef double c = 2.0 * grad_scale, wi, s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     if not has_w:
-        e = 0
-        while e + 4 <= size:
+        while e + 4 <= end:
             s0 += mse_point(p, t, e, False, 1.0, c, lo, go)
             s1 += mse_point(p, t, e + 1, False, 1.0, c, lo, go)
             s2 += mse_point(p, t, e + 2, False, 1.0, c, lo, go)
             s3 += mse_point(p, t, e + 3, False, 1.0, c, lo, go)
             e += 4
-        while e < size:
+        while e < end:
             s0 += mse_point(p, t, e, False, 1.0, c, lo, go)
             e += 1
     elif k == 1:
-        e = 0
-        while e + 4 <= size:
+        while e + 4 <= end:
             wi = w[e]
             s0 += mse_point(p, t, e, True, wi, c * wi, lo, go)
             wi = w[e + 1]
@@ -109,27 +112,27 @@ cdef double mse_loop(const floating[:, ::1] pred, const floating[:, ::1] target,
             wi = w[e + 3]
             s3 += mse_point(p, t, e + 3, True, wi, c * wi, lo, go)
             e += 4
-        while e < size:
+        while e < end:
             wi = w[e]
             s0 += mse_point(p, t, e, True, wi, c * wi, lo, go)
             e += 1
     else:
-        for i in range(n):
+        for i in range(r0, r1):
             wi = w[i]
             for j in range(k):
                 s0 += mse_point(p, t, i * k + j, True, wi, c * wi, lo, go)
     return (s0 + s1) + (s2 + s3)
 
 
-cdef double bce_loop(const floating[:, ::1] pred, const floating[:, ::1] target,
+cdef double bce_rows(const floating[:, ::1] pred, const floating[:, ::1] target,
                      const floating[::1] w, double grad_scale, floating[:, ::1] loss_out,
-                     floating[:, ::1] grad_out) noexcept nogil:
-    cdef Py_ssize_t n = pred.shape[0], k = pred.shape[1], i, j
+                     floating[:, ::1] grad_out, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    cdef Py_ssize_t k = pred.shape[1], i, j
     cdef bint has_w = w.shape[0] != 0
     cdef bint has_l = loss_out.shape[0] != 0
     cdef bint has_g = grad_out.shape[0] != 0
     cdef double ci = grad_scale, wi = 1.0, y, l, s, total = 0.0
-    for i in range(n):
+    for i in range(r0, r1):
         if has_w:
             wi = w[i]
             ci = grad_scale * wi
@@ -146,15 +149,16 @@ cdef double bce_loop(const floating[:, ::1] pred, const floating[:, ::1] target,
     return total
 
 
-cdef double xent_labels_loop(const floating[:, ::1] z, const int64_t[::1] labels,
+cdef double xent_labels_rows(const floating[:, ::1] z, const int64_t[::1] labels,
                              const floating[::1] w, double grad_scale, floating[::1] loss_out,
-                             floating[:, ::1] grad_out, double *e) noexcept nogil:
-    cdef Py_ssize_t n = z.shape[0], k = z.shape[1], i, j, y
+                             floating[:, ::1] grad_out, Py_ssize_t r0, Py_ssize_t r1,
+                             double *e) noexcept nogil:
+    cdef Py_ssize_t k = z.shape[1], i, j, y
     cdef bint has_w = w.shape[0] != 0
     cdef bint has_l = loss_out.shape[0] != 0
     cdef bint has_g = grad_out.shape[0] != 0
     cdef double ci = grad_scale, wi, m, s, inv, l, total = 0.0
-    for i in range(n):
+    for i in range(r0, r1):
         s = row_shifted_exp(&z[i, 0], k, e, &m)
         y = labels[i]
         l = log(s) - (<double>z[i, y] - m)
@@ -173,15 +177,16 @@ cdef double xent_labels_loop(const floating[:, ::1] z, const int64_t[::1] labels
     return total
 
 
-cdef double xent_probs_loop(const floating[:, ::1] z, const floating[:, ::1] t,
+cdef double xent_probs_rows(const floating[:, ::1] z, const floating[:, ::1] t,
                             const floating[::1] w, double grad_scale, floating[::1] loss_out,
-                            floating[:, ::1] grad_out, double *e) noexcept nogil:
-    cdef Py_ssize_t n = z.shape[0], k = z.shape[1], i, j
+                            floating[:, ::1] grad_out, Py_ssize_t r0, Py_ssize_t r1,
+                            double *e) noexcept nogil:
+    cdef Py_ssize_t k = z.shape[1], i, j
     cdef bint has_w = w.shape[0] != 0
     cdef bint has_l = loss_out.shape[0] != 0
     cdef bint has_g = grad_out.shape[0] != 0
     cdef double ci = grad_scale, wi, m, s, ls, inv, tsum, tj, l, total = 0.0
-    for i in range(n):
+    for i in range(r0, r1):
         s = row_shifted_exp(&z[i, 0], k, e, &m)
         ls = log(s)
         l = 0.0
@@ -205,61 +210,121 @@ cdef double xent_probs_loop(const floating[:, ::1] z, const floating[:, ::1] t,
 
 
 # ---------------------------------------------------------------------------------------------
+# Blocks: the one driver of every loss (block layout, threads, the ordered total)
+# ---------------------------------------------------------------------------------------------
+
+cdef enum:
+    LOSS_BLOCK_ELEMENTS = 16384    # elements per block of rows (at least one row per block)
+
+cdef enum LossKind:
+    MSE_LOSS = 0
+    BCE_LOSS = 1
+    XENT_LABELS = 2
+    XENT_PROBS = 3
+
+
+cdef inline double loss_rows(LossKind kind, const floating[:, ::1] a,
+                             const floating[:, ::1] b, const int64_t[::1] labels,
+                             const floating[::1] w, double grad_scale,
+                             floating[::1] row_loss_out, floating[:, ::1] loss_out,
+                             floating[:, ::1] grad_out, Py_ssize_t r0, Py_ssize_t r1,
+                             double *e) noexcept nogil:
+    """The partial sum of rows [r0, r1) of loss ``kind`` (``a``: predictions or logits; ``b``:
+    targets or probabilities; ``e``: k doubles of scratch for the softmax losses)."""
+    if kind == MSE_LOSS:
+        return mse_rows(a, b, w, grad_scale, loss_out, grad_out, r0, r1)
+    if kind == BCE_LOSS:
+        return bce_rows(a, b, w, grad_scale, loss_out, grad_out, r0, r1)
+    if kind == XENT_LABELS:
+        return xent_labels_rows(a, labels, w, grad_scale, row_loss_out, grad_out, r0, r1, e)
+    return xent_probs_rows(a, b, w, grad_scale, row_loss_out, grad_out, r0, r1, e)
+
+
+cdef double blocked_loss(LossKind kind, const floating[:, ::1] a, const floating[:, ::1] b,
+                         const int64_t[::1] labels, const floating[::1] w, double grad_scale,
+                         floating[::1] row_loss_out, floating[:, ::1] loss_out,
+                         floating[:, ::1] grad_out, int n_threads) except? -1.0:
+    """Run loss ``kind`` block by block on up to ``n_threads`` threads; the total is the sum of
+    the blocks' partial sums in block order (the same bits for every ``n_threads``)."""
+    cdef Py_ssize_t n = a.shape[0], k = a.shape[1], blk, r0
+    cdef Py_ssize_t rows = max(1, <Py_ssize_t>LOSS_BLOCK_ELEMENTS // max(k, 1))
+    cdef Py_ssize_t n_blocks = (n + rows - 1) // rows
+    cdef int n_teams = <int>max(1, min(<Py_ssize_t>n_threads, n_blocks))
+    cdef double total = 0.0
+    cdef double *partial = <double *>malloc(max(n_blocks, 1) * sizeof(double))
+    cdef double *scratch = <double *>malloc(max(k, 1) * n_teams * sizeof(double))
+    if partial == NULL or scratch == NULL:
+        free(partial)
+        free(scratch)
+        raise MemoryError()
+    try:
+        if n_teams == 1:
+            with nogil:
+                for blk in range(n_blocks):
+                    partial[blk] = loss_rows(kind, a, b, labels, w, grad_scale, row_loss_out,
+                                             loss_out, grad_out, blk * rows,
+                                             min(n, (blk + 1) * rows), scratch)
+        else:
+            for blk in prange(n_blocks, schedule="dynamic", chunksize=1, nogil=True,
+                              num_threads=n_teams):
+                r0 = blk * rows
+                partial[blk] = loss_rows(kind, a, b, labels, w, grad_scale, row_loss_out,
+                                         loss_out, grad_out, r0, min(n, r0 + rows),
+                                         scratch + threadid() * max(k, 1))
+        for blk in range(n_blocks):
+            total += partial[blk]
+    finally:
+        free(partial)
+        free(scratch)
+    return total
+
+
+#: stand-ins for the arguments a loss does not use (length 0, never read)
+_NO_LABELS = np.empty(0, dtype=np.int64)
+_NO_ROW_LOSSES = {"float32": np.empty(0, np.float32), "float64": np.empty(0, np.float64)}
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------------
 
 def mse_loss(const floating[:, ::1] pred, const floating[:, ::1] target,
              const floating[::1] weights, double grad_scale, floating[:, ::1] loss_out,
-             floating[:, ::1] grad_out):
+             floating[:, ::1] grad_out, int n_threads):
     """Weighted squared error, total and gradient in one pass (see the reference)."""
-    cdef double total
-    with nogil:
-        total = mse_loop(pred, target, weights, grad_scale, loss_out, grad_out)
-    return total
+    cdef floating[::1] no_row_losses = _NO_ROW_LOSSES[
+        "float32" if floating is float else "float64"]
+    cdef const int64_t[::1] no_labels = _NO_LABELS
+    return blocked_loss(MSE_LOSS, pred, target, no_labels, weights, grad_scale,
+                        no_row_losses, loss_out, grad_out, n_threads)
 
 
 def bce_with_logits_loss(const floating[:, ::1] pred, const floating[:, ::1] target,
                          const floating[::1] weights, double grad_scale,
-                         floating[:, ::1] loss_out, floating[:, ::1] grad_out):
+                         floating[:, ::1] loss_out, floating[:, ::1] grad_out, int n_threads):
     """Weighted binary cross-entropy with logits, total and gradient in one pass."""
-    cdef double total
-    with nogil:
-        total = bce_loop(pred, target, weights, grad_scale, loss_out, grad_out)
-    return total
+    cdef floating[::1] no_row_losses = _NO_ROW_LOSSES[
+        "float32" if floating is float else "float64"]
+    cdef const int64_t[::1] no_labels = _NO_LABELS
+    return blocked_loss(BCE_LOSS, pred, target, no_labels, weights, grad_scale,
+                        no_row_losses, loss_out, grad_out, n_threads)
 
 
 def softmax_xent_labels(const floating[:, ::1] logits, const int64_t[::1] labels,
                         const floating[::1] weights, double grad_scale, floating[::1] loss_out,
-                        floating[:, ::1] grad_out):
+                        floating[:, ::1] grad_out, int n_threads):
     """Softmax cross-entropy with integer labels, total and gradient in one pass."""
-    cdef Py_ssize_t k = logits.shape[1]
-    cdef double total
-    cdef double *e = <double *>malloc(max(k, 1) * sizeof(double))
-    if e == NULL:
-        raise MemoryError()
-    try:
-        with nogil:
-            total = xent_labels_loop(logits, labels, weights, grad_scale, loss_out, grad_out, e)
-    finally:
-        free(e)
-    return total
+    return blocked_loss(XENT_LABELS, logits, logits, labels, weights, grad_scale, loss_out,
+                        grad_out[:0], grad_out, n_threads)
 
 
 def softmax_xent_probs(const floating[:, ::1] logits, const floating[:, ::1] targets,
                        const floating[::1] weights, double grad_scale, floating[::1] loss_out,
-                       floating[:, ::1] grad_out):
+                       floating[:, ::1] grad_out, int n_threads):
     """Softmax cross-entropy with probability targets, total and gradient in one pass."""
-    cdef Py_ssize_t k = logits.shape[1]
-    cdef double total
-    cdef double *e = <double *>malloc(max(k, 1) * sizeof(double))
-    if e == NULL:
-        raise MemoryError()
-    try:
-        with nogil:
-            total = xent_probs_loop(logits, targets, weights, grad_scale, loss_out, grad_out, e)
-    finally:
-        free(e)
-    return total
+    cdef const int64_t[::1] no_labels = _NO_LABELS
+    return blocked_loss(XENT_PROBS, logits, targets, no_labels, weights, grad_scale,
+                        loss_out, grad_out[:0], grad_out, n_threads)
 
 
 def sigmoid(const floating[::1] z, floating[::1] out):

@@ -9,7 +9,8 @@ Conventions shared by both backends (kernels do arithmetic only; :mod:`rsft.loss
   losses not written), ``grad_out`` (gradient not written).
 * ``grad_scale`` multiplies the gradient (1/count for a mean, 1 for a sum). Every loss kernel
   returns ``total = sum_i w_i * l_i`` (a Python float) and writes ``w_i * l_i`` into ``loss_out``
-  and ``grad_scale * w_i * dl_i/dpred`` into ``grad_out``.
+  and ``grad_scale * w_i * dl_i/dpred`` into ``grad_out``. ``n_threads`` is how many threads
+  the compiled kernel may use (its results do not depend on it); this backend runs on one.
 
 Formulas, in the order of operations both backends use (``d``, ``e``, ... are float64):
 
@@ -74,7 +75,7 @@ def _row_scale(grad_scale, w):
 
 
 @_quiet
-def mse_loss(pred, target, weights, grad_scale, loss_out, grad_out):
+def mse_loss(pred, target, weights, grad_scale, loss_out, grad_out, n_threads):
     """Weighted squared error: returns ``sum w_i (p_ij - t_ij)^2``; gradient ``2 w_i d_ij``."""
     d = _wide(pred) - _wide(target)
     c = _row_scale(2.0 * grad_scale, weights)
@@ -89,7 +90,7 @@ def _bce_parts(z):
 
 
 @_quiet
-def bce_with_logits_loss(pred, target, weights, grad_scale, loss_out, grad_out):
+def bce_with_logits_loss(pred, target, weights, grad_scale, loss_out, grad_out, n_threads):
     """Weighted BCE with logits: ``max(z,0) - z*y + log1p(exp(-|z|))``; gradient ``sigmoid(z)-y``."""
     z = _wide(pred)
     y = _wide(target)
@@ -108,7 +109,7 @@ def _shifted_exp(logits):
 
 
 @_quiet
-def softmax_xent_labels(logits, labels, weights, grad_scale, loss_out, grad_out):
+def softmax_xent_labels(logits, labels, weights, grad_scale, loss_out, grad_out, n_threads):
     """Softmax cross-entropy with integer labels: ``log(s) - (z_y - m)`` per row."""
     shifted, e, s = _shifted_exp(logits)
     rows = np.arange(shifted.shape[0])
@@ -123,7 +124,7 @@ def softmax_xent_labels(logits, labels, weights, grad_scale, loss_out, grad_out)
 
 
 @_quiet
-def softmax_xent_probs(logits, targets, weights, grad_scale, loss_out, grad_out):
+def softmax_xent_probs(logits, targets, weights, grad_scale, loss_out, grad_out, n_threads):
     """Softmax cross-entropy with probability targets: ``sum_j t_j (log(s) - (z_j - m))``."""
     shifted, e, s = _shifted_exp(logits)
     t = _wide(targets)
