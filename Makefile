@@ -33,7 +33,9 @@ info: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	cd tests && RSFT_REQUIRE_CYTHON=1 ../$(PY) -m pytest -q -p no:cacheprovider .
 
-# One pytest-benchmark run per area, each followed by its ratio report (all ratios in one run).
+# One pytest-benchmark run per area, each followed by its ratio report (all ratios in one run),
+# then bench/scale.py: threads, the GIL, a busy core and the losses at n = 1e6 (it times the
+# concurrent cases itself and starts, then kills, its own busy process).
 # Speed is asserted by the reports: each exits 1 when a measured target is missed and appends
 # it to .bench-missed. Every area still runs and prints; `make bench` then fails if any run or
 # report did, and its last line names each missed target with its measured value.
@@ -55,6 +57,7 @@ bench: $(VENV)/.installed-bench
 	($(BENCH) --benchmark-storage=../.benchmarks/losses \
 	    --benchmark-columns=min,median,rounds --benchmark-sort=name \
 	    test_bench_losses.py) || status=1; \
+	($(REPORT) scale.py) || status=1; \
 	if [ -s .bench-missed ]; then \
 	    echo "make bench: missed: $$(paste -sd ';' .bench-missed)"; \
 	elif [ $$status -ne 0 ]; then echo "make bench: a benchmark run or result check failed"; \
