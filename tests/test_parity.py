@@ -274,3 +274,16 @@ def test_blocked_callable_target_bit_identical(seed):
     for x, stats, state, _ in results[1:]:
         assert np.array_equal(x, results[0][0])
         assert stats.n_proposed == results[0][1].n_proposed and state == results[0][2]
+
+
+def test_blocked_kernel_refuses_children_of_mixed_bit_generator_types():
+    """The compiled kernel chooses the strategy once, from the first child's bit generator
+    (the inline PCG64 path or not): children of another type would be read wrongly."""
+    s = rsft.RejectionSampler(rsft.Beta(2, 5), rsft.Uniform(0, 1))
+    children = [np.random.default_rng(1), np.random.Generator(np.random.MT19937(2))]
+    stops = np.array([10, 20], dtype=np.intp)
+    budgets = np.array([10**6, 10**6], dtype=np.intp)
+    with pytest.raises(TypeError, match="one bit generator type"):
+        _core.rejection_sample_blocks(children, s.proposal._code, s._params, s._prog, None,
+                                      stops, s._prior_rate, budgets, True, 1e-9, np.empty(20),
+                                      2)

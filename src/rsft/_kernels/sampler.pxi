@@ -857,6 +857,10 @@ def rejection_sample_blocks(children, int code, const double[::1] params,
         for b in range(n_blocks):
             bitgens[b] = get_bitgen(bit_generators[b])
             fast[b] = pcg64_inline(bit_generators[b])
+            # the strategy (inline PCG64 or not) was chosen for the first child's type
+            if type(bit_generators[b]) is not type(bit_generators[0]):
+                raise TypeError("rejection_sample_blocks: the children must share one bit "
+                                "generator type")
         for b in range(n_teams):
             open_buffers(&buffers[b], prog.shape[0], plan.scan == scan_quadratic)
         if n_teams == 1:
