@@ -78,6 +78,43 @@ cdef inline double mse_point(const floating *p, const floating *t, Py_ssize_t e,
     return l
 
 
+cdef enum:
+    MSE_LANES = 8     # partial sums of the unweighted MSE loop (vector lanes, a fixed order)
+
+
+cdef inline double mse_lanes(const floating *p, const floating *t, double c, floating *go,
+                             Py_ssize_t e, Py_ssize_t end, bint store) noexcept nogil:
+    """Unweighted MSE over elements [e, end) without per-element losses (``store``: write the
+    gradient to ``go``): the element arithmetic of mse_point, the squares summed into
+    MSE_LANES partial sums (element e + j into lane j), added pairwise at the end. Each group of
+    MSE_LANES elements is loaded, then summed, then stored, in loops of fixed length: straight-line
+    code the compiler vectorises (a store cannot alias a later load). The order of the sum is
+    fixed by the block."""
+    cdef double acc[MSE_LANES]
+    cdef double d[MSE_LANES]
+    cdef Py_ssize_t j, m
+    for j in range(MSE_LANES):
+        acc[j] = 0.0
+    while e < end:
+        m = min(<Py_ssize_t>MSE_LANES, end - e)
+        if m == MSE_LANES:
+            for j in range(MSE_LANES):
+                d[j] = <double>p[e + j] - <double>t[e + j]
+            for j in range(MSE_LANES):
+                acc[j] += d[j] * d[j]
+            if store:
+                for j in range(MSE_LANES):
+                    go[e + j] = <floating>(c * d[j])
+        else:
+            for j in range(m):
+                d[j] = <double>p[e + j] - <double>t[e + j]
+                acc[j] += d[j] * d[j]
+                if store:
+                    go[e + j] = <floating>(c * d[j])
+        e += m
+    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))
+
+
 cdef double mse_rows(const floating[:, ::1] pred, const floating[:, ::1] target,
                      const floating[::1] w, double grad_scale, floating[:, ::1] loss_out,
                      floating[:, ::1] grad_out, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
@@ -91,6 +128,10 @@ cdef double mse_rows(const floating[:, ::1] pred, const floating[:, ::1] target,
     cdef const floating *p = &pred[0, 0]
     cdef const floating *t = &target[0, 0]
     cdef double c = 2.0 * grad_scale, wi, s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    if not has_w and lo == NULL:     # the common case: value and gradient of the mean or sum
+        if go != NULL:
+            return mse_lanes(p, t, c, go, e, end, True)
+        return mse_lanes(p, t, c, go, e, end, False)
     if not has_w:
         while e + 4 <= end:
             s0 += mse_point(p, t, e, False, 1.0, c, lo, go)
