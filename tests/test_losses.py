@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, log_softmax, logsumexp
 
-from rsft import _core, _reference
+from rsft import _core, _reference, losses
 from rsft.losses import MSE, BCEWithLogits, SoftmaxCrossEntropy
 
 REDUCTIONS = ["mean", "sum", "none"]
@@ -50,7 +50,8 @@ KINDS = ["mse", "bce", "ce_labels", "ce_probs"]
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_backend_parity(kind, dtype, reduction, weighted, n_threads):
+def test_backend_parity(kind, dtype, reduction, weighted, n_threads, monkeypatch):
+    monkeypatch.setattr(losses, "PARALLEL_MIN_SIZE", 0)   # the threaded path on small arrays
     pred, target, w = _data(kind, dtype, weighted=weighted)
     vc, gc = _loss(kind, reduction, "cython", n_threads).value_and_grad(pred, target, w)
     vn, gn = _loss(kind, reduction, "numpy", n_threads).value_and_grad(pred, target, w)
@@ -345,7 +346,7 @@ def test_labels_out_of_range_and_dtype(backend):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("shape", [(40_003, 1), (9_001, 7)], ids=["n40003xk1", "n9001xk7"])
-def test_n_threads_gives_the_same_bits(kind, dtype, reduction, weighted, shape):
+def test_n_threads_gives_the_same_bits(kind, dtype, reduction, weighted, shape, monkeypatch):
     """Shapes spanning several blocks of 16384 elements (the last one shorter): value and
     gradient on 2 and 4 threads equal 1 thread bit for bit; the numpy backend takes the
     argument and gives its own 1-thread result."""
@@ -358,6 +359,17 @@ def test_n_threads_gives_the_same_bits(kind, dtype, reduction, weighted, shape):
             v, g = _loss(kind, reduction, backend, n_threads).value_and_grad(pred, target, w)
             assert np.array_equal(g, g1), (backend, n_threads)
             assert np.array_equal(v, v1), (backend, n_threads)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_n_threads_above_the_parallel_minimum(kind):
+    """At PARALLEL_MIN_SIZE elements and above, the threads really run: the same bits."""
+    k = 4 if kind.startswith("ce") else 1
+    pred, target, w = _data(kind, np.float64, n=losses.PARALLEL_MIN_SIZE // k + 3, k=k,
+                            weighted=True)
+    v1, g1 = _loss(kind, "sum", "cython").value_and_grad(pred, target, w)
+    v2, g2 = _loss(kind, "sum", "cython", n_threads=2).value_and_grad(pred, target, w)
+    assert v1 == v2 and np.array_equal(g1, g2)
 
 
 @pytest.mark.parametrize("value, exc", [(0, ValueError), (257, ValueError), (1.0, TypeError),

@@ -21,10 +21,16 @@ which advances ``rng`` by those four draws, and that sequence spawns the childre
 
 import numpy as np
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "block_bounds", "child_generators"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "PARALLEL_MIN_ELEMENTS", "block_bounds", "child_generators"]
 
 #: the default block length (of accepted samples, for a sampler)
 DEFAULT_BLOCK_SIZE = 65536
+
+#: an element-wise pass (optimizer step, loss) over fewer elements than this runs on one thread
+#: whatever ``n_threads`` says: it takes well under a millisecond, less than waking a second
+#: thread can cost when another process occupies that thread's core (the pass then waits for
+#: it). Results never depend on it.
+PARALLEL_MIN_ELEMENTS = 1 << 18
 
 
 def block_bounds(n, block_size):

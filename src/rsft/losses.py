@@ -44,21 +44,25 @@ log-sum-exp with the row maximum subtracted.
 ``backend`` (``"cython"`` or ``"numpy"``, default: the process default at call time) picks the
 kernel; both give the same gradients to ~1e-15 relative (bit for bit for MSE).
 
-``n_threads`` (keyword, default 1, an integer in ``[1, 256]``): threads of the compiled kernel.
-The rows are cut into blocks of about 16384 elements that depend only on the shape; blocks run
-on up to ``n_threads`` threads and the total adds the blocks' partial sums in block order, so
-the value and the gradient are the same bits for every ``n_threads``.
+``n_threads`` (keyword, default 1, an integer in ``[1, 256]``): threads of the compiled kernel
+for inputs of at least ``PARALLEL_MIN_SIZE`` (262144) elements. The rows are cut into blocks
+of about 16384 elements that depend only on the shape; blocks run on up to ``n_threads``
+threads and the total adds the blocks' partial sums in block order, so the value and the
+gradient are the same bits for every ``n_threads``.
 """
 
 import math
 
 import numpy as np
 
-from . import _backend, _validate
+from . import _backend, _blocks, _validate
 
 __all__ = ["Loss", "MSE", "BCEWithLogits", "SoftmaxCrossEntropy"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+#: fewer elements than this run on one thread whatever ``n_threads`` says (see
+#: rsft._blocks.PARALLEL_MIN_ELEMENTS); results do not depend on it
+PARALLEL_MIN_SIZE = _blocks.PARALLEL_MIN_ELEMENTS
 _EMPTY = {dt: (np.empty(0, dt), np.empty((0, 0), dt)) for dt in _validate.FLOATS}
 
 
@@ -130,6 +134,10 @@ class Loss:
         """``(value, grad)``: the loss and its gradient with respect to ``pred``."""
         return self._run(pred, target, weights, True)
 
+    def _threads_for(self, size):
+        """``n_threads``, or 1 below ``PARALLEL_MIN_SIZE`` elements (the same bits either way)."""
+        return self.n_threads if size >= PARALLEL_MIN_SIZE else 1
+
     def _run(self, pred, target, weights, want_grad):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -162,7 +170,7 @@ class _Elementwise(Loss):
         grad = np.empty(pred.shape, dt) if want_grad else None
         total = getattr(_backend.kernels(self.backend), self._kernel_name)(
             p2, t2, w, scale, empty2 if per is None else per.reshape(n, -1),
-            empty2 if grad is None else grad.reshape(n, -1), self.n_threads)
+            empty2 if grad is None else grad.reshape(n, -1), self._threads_for(p2.size))
         if not math.isfinite(total):
             _check_finite(pred=pred, target=target, weights=w)
         return self._reduced(total, per, count), grad
@@ -278,7 +286,7 @@ class SoftmaxCrossEntropy(Loss):
         K = _backend.kernels(self.backend)
         fn = K.softmax_xent_labels if labels else K.softmax_xent_probs
         total = fn(z, tgt, w, scale, e1 if per is None else per, e2 if grad is None else grad,
-                   self.n_threads)
+                   self._threads_for(z.size))
         if not math.isfinite(total):
             _check_finite(pred=z, target=None if labels else tgt, weights=w)
         return self._reduced(total, per, denom), grad

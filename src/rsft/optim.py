@@ -41,7 +41,7 @@ from functools import partial
 
 import numpy as np
 
-from . import _backend, _validate
+from . import _backend, _blocks, _validate
 from .schedules import (ConstantLR, CosineLR, InverseTimeLR, LinearWarmup, LRSchedule, StepLR,
                         WarmupCosine)
 
@@ -50,9 +50,9 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion",
            "LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR", "LinearWarmup",
            "WarmupCosine"]
 
-#: arrays smaller than this are updated on one thread whatever ``n_threads`` says (starting
-#: threads costs more than the pass); results do not depend on it.
-PARALLEL_MIN_SIZE = 1 << 15
+#: arrays smaller than this are updated on one thread whatever ``n_threads`` says (see
+#: rsft._blocks.PARALLEL_MIN_ELEMENTS); results do not depend on it.
+PARALLEL_MIN_SIZE = _blocks.PARALLEL_MIN_ELEMENTS
 
 #: what a kernel gets for a state array an option does not use (length 0, never written)
 _NO_STATE = {dtype: np.zeros(0, dtype) for dtype in _validate.FLOATS}
