@@ -15,7 +15,10 @@ come from this one run.
    thread doing both calls one after the other (speed-up; 2x is perfect).
 3. Beside a busy pure-Python thread of the same process (``while not stop: count += 1``):
    ``sample(5e6)`` and an Adam float64 N=1e6 step loop, each against the same work alone, and
-   the busy thread's count rate beside each, against its rate alone.
+   the busy thread's count rate beside each, against its rate alone. ``sample(5e6)`` once more
+   with the switch interval at 0.5 ms: a wait for the GIL then costs at most 0.5 ms, so that
+   ratio is the share of the slowdown that is not the GIL (on a loaded machine: CPU
+   contention); the difference between the two ratios is what the GIL costs.
 4. Busy core: with a competing process ``python -c "while True: pass"`` started for the
    measurement (and killed after), ``n_threads=2`` against ``n_threads=1`` for Adam float64
    N=1e5 and N=1e6, Adam float32 N=1e6, the blocked sampler (n = 1e6) and BCE-with-logits
@@ -159,8 +162,21 @@ def beside_busy_thread():
         for _ in range(100):
             opt.step(g)
 
+    def short_switch_interval(fn):
+        """``fn`` with the interpreter's switch interval at 0.5 ms instead of 5 ms: a wait for
+        the GIL then costs a tenth, so what is left of the slowdown is the machine's."""
+        def run():
+            default = sys.getswitchinterval()
+            sys.setswitchinterval(0.0005)
+            try:
+                fn()
+            finally:
+                sys.setswitchinterval(default)
+        return run
+
     out = {}
-    for name, fn in [("sample", sample), ("adam", adam_steps)]:
+    for name, fn in [("sample", sample), ("adam", adam_steps),
+                     ("sample, 0.5 ms switch", short_switch_interval(sample))]:
         alone, beside, rate_alone, rate_beside = [], [], [], []
         fn()
         for _ in range(ROUNDS):
@@ -174,7 +190,8 @@ def beside_busy_thread():
         out[name] = dict(alone=(min(alone), float(np.median(alone))),
                          beside=(min(beside), float(np.median(beside))),
                          kept=(float(np.median(rate_beside)) / float(np.median(rate_alone)),) * 2)
-    print("3. beside a busy pure-Python thread (sample(5e6); 100 Adam steps, float64 N = 1e6)")
+    print("3. beside a busy pure-Python thread (sample(5e6); 100 Adam steps, float64 N = 1e6;")
+    print("   sample(5e6) again with a 0.5 ms switch interval, where waits for the GIL are short)")
     for name in out:
         print(f"   {name + ' alone':<32} {fmt(out[name]['alone'])}\n"
               f"   {name + ' beside the busy thread':<32} {fmt(out[name]['beside'])}"
@@ -294,6 +311,9 @@ def main():
          ratios(blocked["blocked_1t"], blocked["blocked_2t"]), "1t/2t"),
         ("two Python threads calling sample vs one (close to 2x)",
          ratios(pair["one"], pair["two"]), "one/two"),
+        ("sample(5e6) beside a busy thread, 0.5 ms switch interval (the machine's share)",
+         ratios(busy["sample, 0.5 ms switch"]["beside"], busy["sample, 0.5 ms switch"]["alone"]),
+         "beside/alone"),
         ("100 Adam steps beside a busy Python thread (<= 1.5x)",
          ratios(busy["adam"]["beside"], busy["adam"]["alone"]), "beside/alone"),
         ("the busy thread's rate kept beside Adam (>= 90%)", busy["adam"]["kept"], "kept"),
