@@ -13,9 +13,10 @@ reward acceptors (:mod:`rsft.acceptors`) and the RSFT loop (:mod:`rsft.finetune`
 from ._backend import available_backends, get_backend, set_backend
 from .distributions import (Beta, Distribution, Exponential, Laplace, Mixture, Normal,
                             StudentT, TruncatedNormal, Uniform)
-from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelopeError,
-                     ProposalBudgetExceeded)
+from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, LargeLogMWarning,
+                     NoEnvelopeError, NotLogConcaveError, ProposalBudgetExceeded)
 from .sampling import RejectionSampler, SamplingStats
+from .logconcave import LogConcaveSampler, LogConcaveStats
 from . import acceptors, finetune, losses, models, optim, schedules
 from .optim import SGD, Adagrad, Adam, AdamW, Lion, RMSprop
 from .schedules import (ConstantLR, CosineLR, InverseTimeLR, LinearWarmup, StepLR,
@@ -30,8 +31,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Beta", "Distribution", "Exponential", "Laplace", "Mixture", "Normal", "StudentT",
-    "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats",
-    "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
+    "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats", "LogConcaveSampler",
+    "LogConcaveStats", "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
+    "NotLogConcaveError", "LargeLogMWarning",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
     "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ConstantLR",

@@ -34,6 +34,10 @@ class Distribution:
         several; every other family is its own only part)."""
         return [(self, 1.0)]
 
+    def _log_concave(self):
+        """Whether the density is log-concave (what LogConcaveSampler accepts)."""
+        return False
+
     def logpdf(self, x):
         """Log-density at ``x`` (array-like); ``-inf`` outside the support."""
         x = np.asarray(x, dtype=np.float64)

@@ -87,6 +87,31 @@ class Proposal:
     STUDENT_T = 4       # p1 + p2 * standard_t(p0, c)           (df, loc, scale)
 
 
+class Piece:
+    """Columns of one piece of a piecewise-exponential hat (``LogConcaveSampler``; built by
+    :mod:`rsft._hat`, sampled by ``hat_sample``). On its piece, ``log hat(x) = HAT_AT +
+    HAT_SLOPE*(x - ANCHOR)``; the anchor is the end where the hat is highest, so the piece
+    extends ``LENGTH`` (``inf`` for an unbounded tail) from it in ``DIRECTION`` (+1 or -1) and
+    the hat decays at ``RATE = |HAT_SLOPE|`` (0 for a flat piece, where the hat is constant).
+    The squeeze is ``log hat(x) + GAP_AT + GAP_SLOPE*(x - ANCHOR)`` (``GAP_AT = -inf``: no
+    squeeze). ``CUM_BEFORE`` and ``CUM`` are the hat's cumulative probability before and
+    after the piece (``CUM`` of the last piece is 1.0 exactly)."""
+
+    ANCHOR = 0
+    DIRECTION = 1
+    LENGTH = 2
+    RATE = 3
+    HAT_AT = 4
+    HAT_SLOPE = 5
+    GAP_AT = 6
+    GAP_SLOPE = 7
+    CUM_BEFORE = 8
+    CUM = 9
+
+
+PIECE_LEN = len(_members(Piece))
+
+
 class Status:
     """How a rejection-sampling call ended."""
 
@@ -226,9 +251,11 @@ def tail(row, side):
 def constants():
     """Every declared constant by its C name (what the built module must agree with)."""
     out = {}
-    for prefix, namespace in (("ROW", Row), ("PROPOSAL", Proposal), ("STATUS", Status)):
+    for prefix, namespace in (("ROW", Row), ("PROPOSAL", Proposal), ("STATUS", Status),
+                              ("PIECE", Piece)):
         out.update({f"{prefix}_{k}": v for k, v in _members(namespace).items()})
-    out.update(ROW_LEN=ROW_LEN, MAX_CHUNK=MAX_CHUNK, MIN_CHUNK=MIN_CHUNK, MAX_POW=MAX_POW)
+    out.update(ROW_LEN=ROW_LEN, PIECE_LEN=PIECE_LEN, MAX_CHUNK=MAX_CHUNK, MIN_CHUNK=MIN_CHUNK,
+               MAX_POW=MAX_POW)
     return out
 
 

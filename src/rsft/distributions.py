@@ -42,6 +42,9 @@ class Normal(_LocScale):
 
     _code = Proposal.NORMAL
 
+    def _log_concave(self):
+        return True
+
     def _logpdf(self, x):
         z = (x - self.loc) / self.scale
         return -0.5 * z * z - math.log(self.scale) - _LOG_SQRT_2PI
@@ -55,6 +58,9 @@ class Uniform(Distribution):
     """Continuous uniform distribution on [low, high]."""
 
     _code = Proposal.UNIFORM
+
+    def _log_concave(self):
+        return True
 
     def __init__(self, low=0.0, high=1.0):
         self.low = _validate.real(low, "low")
@@ -83,6 +89,9 @@ class Exponential(Distribution):
 
     _code = Proposal.EXPONENTIAL
 
+    def _log_concave(self):
+        return True
+
     def __init__(self, scale=1.0):
         self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
 
@@ -103,6 +112,9 @@ class Laplace(_LocScale):
     """Laplace (double exponential) distribution with density exp(-|x-loc|/scale)/(2 scale)."""
 
     _code = Proposal.LAPLACE
+
+    def _log_concave(self):
+        return True
 
     def _logpdf(self, x):
         return -np.abs(x - self.loc) / self.scale - math.log(2.0 * self.scale)
@@ -156,6 +168,9 @@ class Beta(Distribution):
     def __init__(self, a, b):
         self.a = _validate.real(a, "a", lo=0.0, lo_open=True)
         self.b = _validate.real(b, "b", lo=0.0, lo_open=True)
+
+    def _log_concave(self):
+        return self.a >= 1.0 and self.b >= 1.0
 
     def _params(self):
         return (self.a, self.b)
@@ -237,6 +252,9 @@ class TruncatedNormal(Distribution):
                 f"exp({self._log_z:.6g}) under Normal({self.loc}, {self.scale}); below 1e-300 "
                 "is not supported unless the interval is narrower than one scale")
         self._sampler = None
+
+    def _log_concave(self):
+        return True
 
     def _params(self):
         return (self.loc, self.scale, self.low, self.high)

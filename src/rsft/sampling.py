@@ -194,23 +194,7 @@ class RejectionSampler:
 
     def _logp(self, x):
         """Call the user's logpdf on a read-only chunk and check what it returns."""
-        xv = x.view()
-        xv.flags.writeable = False
-        r = np.asarray(self._callable(xv))
-        if r.dtype.kind not in "iuf":
-            raise TypeError(
-                f"target logpdf must return real numbers; it returned dtype {r.dtype}")
-        if r.shape != x.shape:
-            raise ValueError(
-                f"target logpdf must return an array of shape {x.shape} for an input of shape "
-                f"{x.shape} (it is called on whole chunks); it returned shape {r.shape}")
-        r = np.ascontiguousarray(r, dtype=np.float64)
-        bad = np.isnan(r) | (r == np.inf)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"target logpdf returned {r[i]} at x = {x[i]!r}; log-densities "
-                             "must be finite or -inf")
-        return r
+        return _validate.logpdf_values(self._callable, x)
 
     def sample_with_stats(self, n, rng=None):
         """Draw ``n`` samples of the target; return ``(samples, SamplingStats)``.
