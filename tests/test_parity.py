@@ -29,6 +29,10 @@ PAIRS = [
     (rsft.TruncatedNormal(0, 1, 1, np.inf), rsft.Laplace(1, 0.5)),
     (rsft.TruncatedNormal(0, 1, -1, 2), rsft.Uniform(-1, 2)),
     (rsft.StudentT(5, 1, 2), rsft.StudentT(3, 0, 3)),
+    (rsft.Gamma(3), rsft.Gamma(2, 1.5)),                # Gamma proposal
+    (rsft.Gamma(3), rsft.Gamma(3)),                     # product mode, ratio 1
+    (rsft.Beta(2, 3), rsft.Gamma(2)),
+    (rsft.Gamma(2.5, 0.5), rsft.Exponential(1.0)),
     (rsft.Mixture([rsft.Normal(-2, 1), rsft.Normal(2, 0.5)], [0.3, 0.7]), rsft.Normal(0, 3)),
 ]
 
@@ -87,6 +91,8 @@ def test_any_bit_generator(bitgen):
     (Proposal.EXPONENTIAL, [1.0, 0, 0, 0], lambda r, n: r.standard_exponential(n)),
     (Proposal.LAPLACE, [0.0, 1.0, 0, 0], lambda r, n: r.laplace(0.0, 1.0, n)),
     (Proposal.STUDENT_T, [4.0, 0.0, 1.0, 0], lambda r, n: r.standard_t(4.0, n)),
+    (Proposal.GAMMA, [2.5, 1.0, 0, 0], lambda r, n: r.standard_gamma(2.5, n)),
+    (Proposal.GAMMA, [0.5, 1.0, 0, 0], lambda r, n: r.standard_gamma(0.5, n)),
 ])
 def test_proposal_stream_is_numpys(code, params, method):
     """The compiled draws (inlined ziggurat included) are numpy's own streams."""

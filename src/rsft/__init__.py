@@ -11,7 +11,7 @@ reward acceptors (:mod:`rsft.acceptors`) and the RSFT loop (:mod:`rsft.finetune`
 """
 
 from ._backend import available_backends, get_backend, set_backend
-from .distributions import (Beta, Distribution, Exponential, Laplace, Mixture, Normal,
+from .distributions import (Beta, Distribution, Exponential, Gamma, Laplace, Mixture, Normal,
                             StudentT, TruncatedNormal, Uniform)
 from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, LargeLogMWarning,
                      NoEnvelopeError, NotLogConcaveError, ProposalBudgetExceeded)
@@ -30,7 +30,7 @@ from .models import (GaussianPolicy, LinearRegression, LogisticRegression, Softm
 __version__ = "0.1.0"
 
 __all__ = [
-    "Beta", "Distribution", "Exponential", "Laplace", "Mixture", "Normal", "StudentT",
+    "Beta", "Distribution", "Exponential", "Gamma", "Laplace", "Mixture", "Normal", "StudentT",
     "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats", "LogConcaveSampler",
     "LogConcaveStats", "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
     "NotLogConcaveError", "LargeLogMWarning",

@@ -56,7 +56,8 @@ class Distribution:
         Proposal families draw exactly as the rejection sampler's proposals do (Normal:
         ``loc + scale*standard_normal(n)``, Uniform: ``low + (high-low)*random(n)``,
         Exponential: ``scale*standard_exponential(n)``, Laplace: ``loc + scale*laplace(0, 1, n)``,
-        StudentT: ``loc + scale*standard_t(df, n)``); Beta uses ``Generator.beta``,
+        StudentT: ``loc + scale*standard_t(df, n)``, Gamma: ``scale*standard_gamma(shape, n)``);
+        Beta uses ``Generator.beta``,
         TruncatedNormal rsft's rejection sampler, Mixture ``Generator.choice`` for the
         components and then each component's draws in component order.
         """
@@ -74,7 +75,7 @@ class Distribution:
     def _proposal_params(self):
         raise TypeError(
             f"{type(self).__name__} cannot be a proposal; proposals are Normal, Uniform, "
-            "Exponential, Laplace or StudentT")
+            "Exponential, Laplace, StudentT or Gamma")
 
     def __repr__(self):
         args = ", ".join(_fmt(v) for v in self._params())

@@ -85,6 +85,7 @@ class Proposal:
     EXPONENTIAL = 2     # p0 * standard_exponential(c)          (scale)
     LAPLACE = 3         # p0 + p1 * laplace(0, 1, c)            (loc, scale)
     STUDENT_T = 4       # p1 + p2 * standard_t(p0, c)           (df, loc, scale)
+    GAMMA = 5           # p1 * standard_gamma(p0, c)            (shape, scale)
 
 
 class Piece:
@@ -236,7 +237,11 @@ def tail(row, side):
     lin = row[Row.LIN_COEF] + sum(row[coef] * side for coef, _ in ABS_SLOTS)
     if lin != 0.0:
         return ("inf", f"{lin:.6g}*x") if lin * side > 0 else None
+    # Student-t terms grow like 2c*log|x|, a Gamma's log term like a*log(x) (only towards +inf:
+    # log(x) is defined on x >= 0)
     t = 2.0 * sum(row[coef] for coef, _, _ in TLOG_SLOTS)
+    if side > 0:
+        t += row[Row.LOG_X_COEF]
     if t != 0.0:
         return ("inf", f"{t:.6g}*log|x|") if t > 0 else None
     limit = row[Row.CONST]

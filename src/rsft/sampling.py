@@ -59,7 +59,7 @@ class RejectionSampler:
         unnormalised). A callable is called once per chunk with a read-only 1-D float64 array
         and must return real log-densities of the same shape (``-inf`` allowed, NaN and ``+inf``
         are errors); an exception it raises propagates unchanged.
-    proposal : Normal, Uniform, Exponential, Laplace or StudentT
+    proposal : Normal, Uniform, Exponential, Laplace, StudentT or Gamma
     log_M : float, optional
         ``log M``. For a built-in pair it is computed exactly when omitted (``log_M`` attribute);
         a pair with no finite envelope raises :class:`rsft.NoEnvelopeError` (a ``ValueError``)
@@ -81,7 +81,8 @@ class RejectionSampler:
     whose length depends only on the counts so far (at most 65536 proposals); for each
     chunk of ``c``, first ``c`` proposal draws (Normal: ``loc + scale*standard_normal``;
     Uniform: ``low + (high-low)*random``; Exponential: ``scale*standard_exponential``; Laplace:
-    ``loc + scale*laplace(0, 1)``; StudentT: ``loc + scale*standard_t(df)``), then ``c``
+    ``loc + scale*laplace(0, 1)``; StudentT: ``loc + scale*standard_t(df)``; Gamma:
+    ``scale*standard_gamma(shape)``), then ``c``
     ``Generator.random`` uniforms. The same seed gives the same samples and leaves the
     Generator in the same state on both backends.
 
@@ -94,7 +95,8 @@ class RejectionSampler:
       and on the whole support of ``p``, or ``p/q`` is unbounded and no ``M`` exists: a
       wider ``Normal`` for a Gaussian-tailed target, ``Laplace`` or ``StudentT`` for heavier
       tails (for a Student t target, a ``StudentT`` proposal with ``df`` no larger than the
-      target's), ``Uniform`` over a bounded support, ``Exponential`` on ``[0, inf)``.
+      target's), ``Uniform`` over a bounded support, ``Exponential`` or ``Gamma`` on
+      ``[0, inf)``.
       Centre it near the target's mode with a similar spread: a normalised target is
       accepted at rate ``1/M``, so the closer ``q`` is to ``p``, the closer ``M`` is to 1
       and the fewer proposals are wasted.
@@ -144,8 +146,8 @@ class RejectionSampler:
                  on_violation="raise", backend=None):
         if not isinstance(proposal, Distribution) or proposal._code is None:
             raise TypeError(
-                "proposal must be one of rsft.Normal, Uniform, Exponential, Laplace or "
-                f"StudentT; got {type(proposal).__name__}")
+                "proposal must be one of rsft.Normal, Uniform, Exponential, Laplace, StudentT "
+                f"or Gamma; got {type(proposal).__name__}")
         if log_M is not None:
             log_M = _validate.real(log_M, "log_M", expected="a real number or None")
         if isinstance(target, Distribution):
