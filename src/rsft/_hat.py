@@ -180,8 +180,9 @@ def _hat_pieces(xs, ys, slopes, lo, hi):
     return _Pieces(*cols)
 
 
-def _pack(p, shift):
-    """The piece table of ``hat_sample`` and each piece's hat area (scaled by ``exp(-shift)``)."""
+def _pack(p):
+    """The piece table of ``hat_sample`` (without the cumulative columns) and each piece's fall
+    ``RATE * LENGTH`` of the log hat (0 for a flat piece, ``inf`` for an unbounded tail)."""
     m = p.left.size
     table = np.empty((m, PIECE_LEN))
     falling = p.slope <= 0.0            # anchor at the higher end: the left one if falling
@@ -193,23 +194,27 @@ def _pack(p, shift):
     hat_at = p.ref_y + p.slope * (anchor - p.ref_x)
     flat = drop < FLAT_DROP             # (an unbounded tail has drop = inf)
     hat_slope = np.where(flat, 0.0, p.slope)
-    rate = np.where(flat, 0.0, rate)
     has_squeeze = p.sq_y > -np.inf
     with np.errstate(invalid="ignore"):
         squeeze_at = p.sq_y + p.sq_slope * (anchor - p.sq_x)
     table[:, Piece.ANCHOR] = anchor
     table[:, Piece.DIRECTION] = np.where(falling, 1.0, -1.0)
     table[:, Piece.LENGTH] = length
-    table[:, Piece.RATE] = rate
+    table[:, Piece.RATE] = np.where(flat, 0.0, rate)
     table[:, Piece.HAT_AT] = hat_at
     table[:, Piece.HAT_SLOPE] = hat_slope
     table[:, Piece.GAP_AT] = np.where(has_squeeze, squeeze_at - hat_at, -np.inf)
     table[:, Piece.GAP_SLOPE] = np.where(has_squeeze, p.sq_slope - hat_slope, 0.0)
+    return table, np.where(flat, 0.0, drop)
+
+
+def _hat_areas(table, drop, shift):
+    """Each piece's hat area, scaled by ``exp(-shift)``."""
+    length, high = table[:, Piece.LENGTH], table[:, Piece.HAT_AT] - shift
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        finite_area = _exp_segment_area(length, hat_at - shift, np.where(flat, 0.0, drop))
-        tail_area = np.exp(hat_at - shift) / rate
-    area = np.where(np.isinf(length), tail_area, finite_area)
-    return table, area
+        finite_area = _exp_segment_area(length, high, drop)
+        tail_area = np.exp(high) / table[:, Piece.RATE]
+    return np.where(np.isinf(length), tail_area, finite_area)
 
 
 def _squeeze_areas(xs, ys, shift):
@@ -267,9 +272,10 @@ def build(logpdf, lo, hi, mode, efficiency):
                         f"the chord of log p beyond x = {x!r} has slope {s:.6g}, so it is not "
                         "integrable there (or its mass lies beyond 2**40 from the start); "
                         "give support=(low, high) or mode=")
-            shift = float(ys.max())
             pieces = _hat_pieces(xs, ys, slopes, lo_in, hi_in)
-            table, area = _pack(pieces, shift)
+            table, drop = _pack(pieces)
+            shift = float(table[:, Piece.HAT_AT].max())    # the hat's highest point
+            area = _hat_areas(table, drop, shift)
             squeeze = _squeeze_areas(xs, ys, shift)
             hat_total, squeeze_total = float(area.sum()), float(squeeze.sum())
             if not math.isfinite(hat_total):
@@ -297,7 +303,10 @@ def build(logpdf, lo, hi, mode, efficiency):
 
 
 def _finish(table, area, hat_total, squeeze_total, shift, xs, n_evaluations):
-    keep = area > 0.0                   # pieces whose hat underflows are never chosen
+    # a piece whose probability vanishes in the cumulative sum (below its rounding) could never
+    # be chosen: dropped, so that every piece of the table has CUM > CUM_BEFORE
+    cum = np.cumsum(area)
+    keep = np.diff(cum, prepend=0.0) > 0.0
     table, area = table[keep], area[keep]
     cum = np.cumsum(area)
     cum = cum / cum[-1]                 # the last is 1.0 exactly
