@@ -22,7 +22,6 @@ import pytest
 from scipy import special, stats
 
 import rsft
-from _helpers import same_state
 from rsft import _hat
 from rsft._program import Piece
 
@@ -131,42 +130,7 @@ def test_chords_bound_the_log_density():
     assert np.all(np.diff(pieces[:, Piece.CUM]) > 0.0)
 
 
-# ---------------------------------------------------------------------------------------------
-# parity: the same samples, counts and Generator states on both backends
-# ---------------------------------------------------------------------------------------------
-PARITY = [
-    (rsft.Normal(0.0, 1.0), {}),
-    (rsft.Beta(2.0, 5.0), {}),
-    (rsft.Uniform(0.0, 3.0), {}),         # flat pieces only
-    (_quartic, {"support": (-np.inf, np.inf)}),
-    (_logistic, {"support": (-np.inf, np.inf), "efficiency": 0.8}),
-]
-
-
-@pytest.mark.parametrize("bitgen", [np.random.PCG64, np.random.MT19937])
-@pytest.mark.parametrize("seed", [0, 12345])
-@pytest.mark.parametrize("case", range(len(PARITY)))
-def test_backends_bit_identical(case, seed, bitgen):
-    target, kw = PARITY[case]
-    out = []
-    for backend in ("cython", "numpy"):
-        calls = []
-
-        def lp(x, calls=calls):
-            calls.append(x.copy())
-            return target.logpdf(x) if isinstance(target, rsft.Distribution) else target(x)
-
-        rng = np.random.Generator(bitgen(seed))
-        s = rsft.LogConcaveSampler(target, backend=backend, **kw)
-        x, st = s.sample_with_stats(30_000, rng)
-        out.append((x, st, rng.bit_generator.state, s._hat.pieces))
-    (xc, sc, stc, pc), (xn, sn, stn, pn) = out
-    assert np.array_equal(pc, pn)
-    assert np.array_equal(xc, xn)
-    assert same_state(stc, stn)
-    assert (sc.n_proposed, sc.n_accepted, sc.n_evaluated) == (sn.n_proposed, sn.n_accepted,
-                                                              sn.n_evaluated)
-    assert sc.max_excess == pytest.approx(sn.max_excess, rel=1e-12, abs=1e-15)
+# (parity of both backends: tests/test_parity.py; bad arguments: tests/test_bad_input.py)
 
 
 def test_draw_order_is_documented_stream():
@@ -299,51 +263,6 @@ def test_construction_budget(monkeypatch):
         rsft.LogConcaveSampler(lambda x: calls.append(x.size) or -0.5 * x * x,
                                support=(-np.inf, np.inf), efficiency=0.9999)
     assert sum(calls) <= 150
-
-
-@pytest.mark.parametrize("make, exc, match", [
-    (lambda: rsft.LogConcaveSampler(3.0), TypeError, "target must be"),
-    (lambda: rsft.LogConcaveSampler(_quartic), ValueError, "support=.*required"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), support=(0, 1)), ValueError,
-     "only with a callable"),
-    (lambda: rsft.LogConcaveSampler(_quartic, support=(1.0,)), TypeError, "pair"),
-    (lambda: rsft.LogConcaveSampler(_quartic, support=5), TypeError, "pair"),
-    (lambda: rsft.LogConcaveSampler(_quartic, support=(2.0, 1.0)), ValueError, "low < high"),
-    (lambda: rsft.LogConcaveSampler(_quartic, support=(1.0, 1.0)), ValueError, "more than one"),
-    (lambda: rsft.LogConcaveSampler(_quartic, support=(np.nan, 1.0)), ValueError, "NaN"),
-    (lambda: rsft.LogConcaveSampler(_quartic, support=("a", 1.0)), TypeError, "support"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), efficiency=0.0), ValueError, "efficiency"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), efficiency=1.0), ValueError, "efficiency"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), efficiency=np.nan), ValueError,
-     "efficiency"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), efficiency="0.9"), TypeError, "efficiency"),
-    (lambda: rsft.LogConcaveSampler(rsft.Beta(2, 2), mode=2.0), ValueError, "mode"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), mode="0"), TypeError, "mode"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), on_violation="ignore"), ValueError,
-     "on_violation"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), max_proposals=0), ValueError,
-     "max_proposals"),
-    (lambda: rsft.LogConcaveSampler(rsft.Normal(), backend="fortran"), ValueError, "fortran"),
-    (lambda: rsft.LogConcaveSampler(lambda x: np.full(x.shape, np.nan), support=(0, 1)),
-     ValueError, "nan"),
-    (lambda: rsft.LogConcaveSampler(lambda x: np.zeros(3), support=(0, 1)), ValueError,
-     "shape"),
-    (lambda: rsft.LogConcaveSampler(lambda x: x.astype(str), support=(0, 1)), TypeError,
-     "real numbers"),
-    (lambda: rsft.LogConcaveSampler(lambda x: np.full(x.shape, -np.inf), support=(0, 1)),
-     ValueError, "-inf at every"),
-    (lambda: rsft.LogConcaveSampler(lambda x: 0.0 * x, support=(0, np.inf)), ValueError,
-     "does not decay"),
-    (lambda: rsft.LogConcaveSampler(lambda x: x, support=(-np.inf, np.inf)), ValueError,
-     "does not decay"),
-], ids=["target-type", "support-missing", "support-builtin", "support-short", "support-int",
-        "support-reversed", "support-one-point", "support-nan", "support-str", "eff-0",
-        "eff-1", "eff-nan", "eff-str", "mode-outside", "mode-str", "on-violation",
-        "max-proposals", "backend", "logpdf-nan", "logpdf-shape", "logpdf-str",
-        "logpdf-all-minus-inf", "flat-half-line", "linear-line"])
-def test_bad_input(make, exc, match):
-    with pytest.raises(exc, match=match):
-        make()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -15,7 +15,7 @@ from .distributions import (Beta, Distribution, Exponential, Gamma, Laplace, Mix
                             StudentT, TruncatedNormal, Uniform)
 from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, LargeLogMWarning,
                      NoEnvelopeError, NotLogConcaveError, ProposalBudgetExceeded)
-from .sampling import RejectionSampler, SamplingStats
+from .sampling import RejectionSampler, SamplingStats, find_log_M
 from .logconcave import LogConcaveSampler, LogConcaveStats
 from . import acceptors, finetune, losses, models, optim, schedules
 from .optim import SGD, Adagrad, Adam, AdamW, Lion, RMSprop
@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Beta", "Distribution", "Exponential", "Gamma", "Laplace", "Mixture", "Normal", "StudentT",
     "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats", "LogConcaveSampler",
-    "LogConcaveStats", "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
+    "LogConcaveStats", "find_log_M", "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
     "NotLogConcaveError", "LargeLogMWarning",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",

@@ -72,6 +72,10 @@ class Distribution:
             rng, self._code, self._proposal_params(), out)
         return out
 
+    def _centre_and_scale(self):
+        """Where a proposal's mass is and its spread (what ``find_log_M`` scans around)."""
+        raise TypeError(f"{type(self).__name__} cannot be a proposal")
+
     def _proposal_params(self):
         raise TypeError(
             f"{type(self).__name__} cannot be a proposal; proposals are Normal, Uniform, "

@@ -169,6 +169,22 @@ def real_array(a, name, *, bool_ok=True):
     return arr
 
 
+def interval(pair, name):
+    """A ``(low, high)`` pair of reals (infinite ends allowed, NaN not) with ``low < high``, as
+    two floats; ``TypeError`` for anything but a pair of reals."""
+    try:
+        lo, hi = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (low, high) of real numbers, got {pair!r}"
+                        ) from None
+    lo = real(lo, f"{name}[0]", finite=False)
+    hi = real(hi, f"{name}[1]", finite=False)
+    if not lo < hi:
+        raise ValueError(f"{name} must have low < high (an interval with more than one "
+                         f"point), got ({lo}, {hi})")
+    return lo, hi
+
+
 def logpdf_values(logpdf, x, *, inf_ok=False):
     """Call a user's vectorised ``logpdf`` on a read-only view of the float64 array ``x`` and
     check what it returns: real numbers (``TypeError`` otherwise) of ``x``'s shape, no NaN and,

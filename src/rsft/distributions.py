@@ -33,6 +33,9 @@ class _LocScale(Distribution):
     def _params(self):
         return (self.loc, self.scale)
 
+    def _centre_and_scale(self):
+        return (self.loc, self.scale)
+
     def _proposal_params(self):
         return np.array([self.loc, self.scale, 0.0, 0.0])
 
@@ -80,6 +83,9 @@ class Uniform(Distribution):
         return Terms(const=-math.log(self.high - self.low), lo=self.low, hi=self.high,
                      center=0.5 * (self.low + self.high))
 
+    def _centre_and_scale(self):
+        return (0.5 * self.low + 0.5 * self.high, 0.5 * (self.high - self.low))
+
     def _proposal_params(self):
         return np.array([self.low, self.high - self.low, 0.0, 0.0])
 
@@ -103,6 +109,9 @@ class Exponential(Distribution):
 
     def _terms(self):
         return Terms(const=-math.log(self.scale), lin=-1.0 / self.scale, lo=0.0)
+
+    def _centre_and_scale(self):
+        return (self.scale, self.scale)
 
     def _proposal_params(self):
         return np.array([self.scale, 0.0, 0.0, 0.0])
@@ -157,6 +166,9 @@ class StudentT(Distribution):
         k = 1.0 / (self.df * self.scale * self.scale)
         return Terms(const=self._const(), tlog=[(-0.5 * (self.df + 1.0), self.loc, k)],
                      center=self.loc)
+
+    def _centre_and_scale(self):
+        return (self.loc, self.scale)
 
     def _proposal_params(self):
         return np.array([self.df, self.loc, self.scale, 0.0])
@@ -227,6 +239,9 @@ class Gamma(Distribution):
     def _terms(self):
         return Terms(const=self._const(), lin=-1.0 / self.scale, log_x=self.shape - 1.0,
                      lo=0.0)
+
+    def _centre_and_scale(self):
+        return (self.shape * self.scale, math.sqrt(self.shape) * self.scale)
 
     def _proposal_params(self):
         return np.array([self.shape, self.scale, 0.0, 0.0])

@@ -158,7 +158,7 @@ class LogConcaveSampler:
                 raise ValueError(
                     "support=(low, high) is required for a callable target (infinite ends "
                     "allowed): the interval outside which the density is zero")
-            lo, hi = _support(support)
+            lo, hi = _validate.interval(support, "support")
             self._logpdf = target
         else:
             raise TypeError(
@@ -264,18 +264,3 @@ class LogConcaveSampler:
         """Draw ``n`` samples of the target (see :meth:`sample_with_stats`)."""
         return self.sample_with_stats(n, rng)[0]
 
-
-def _support(support):
-    """A callable's ``support=(low, high)``: two reals (infinite allowed), low < high."""
-    try:
-        lo, hi = support
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"support must be a pair (low, high) of real numbers, got {support!r}") from None
-    lo = _validate.real(lo, "support[0]", finite=False)
-    hi = _validate.real(hi, "support[1]", finite=False)
-    if not lo < hi:
-        raise ValueError(
-            f"support must have low < high (an interval with more than one point), got "
-            f"({lo}, {hi})")
-    return lo, hi
