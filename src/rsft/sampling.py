@@ -107,13 +107,19 @@ class RejectionSampler:
     * Callable target: ``log_M`` must be ``sup_x [log p(x) - log q(x)]`` with ``log p`` as your
       callable computes it (an unnormalised ``log p`` is fine: ``M`` absorbs the constant).
       Derive it by hand where you can: set the derivative of ``log p - log q`` to zero and
-      check the tails go to ``-inf`` (see the example below). Otherwise bound it numerically:
-      the maximum of ``log p(x) - proposal.logpdf(x)`` over a fine grid that covers both
-      densities' mass, plus a small margin (a larger ``log_M`` stays correct and only lowers
-      the acceptance rate by the factor ``exp(-margin)``), and rely on the envelope watch:
-      every examined proposal is checked, and one above the bound (by more than 1e-9) raises
-      :class:`rsft.EnvelopeViolationError` with the offending ``x`` and a
+      check the tails go to ``-inf`` (see the example below). Otherwise bound it numerically
+      with :func:`rsft.find_log_M` (a dense scan plus a local zoom, with a margin of
+      ``1e-6 (1 + |log M|)``; a larger ``log_M`` stays correct and only lowers the acceptance
+      rate by the factor ``exp(-margin)``), and rely on the envelope watch: a bound found
+      numerically is no proof, so every examined proposal is checked, and one above the bound
+      (by more than 1e-9) raises :class:`rsft.EnvelopeViolationError` with the offending
+      ``x``, its ``log_ratio`` (the excess ``log p - log q - log M`` there) and a
       ``suggested_log_M`` (``on_violation="warn"`` finishes and warns instead).
+    * A log-concave target (a normal-like, gamma-like or logistic-like bump) needs no proposal
+      and no ``M`` at all: :class:`rsft.LogConcaveSampler` builds and checks its own hat.
+    * For a built-in pair, a ``log_M`` more than ``log 2`` above the exact one draws a
+      :class:`rsft.LargeLogMWarning` (it only lowers the acceptance rate) naming the exact
+      value (attribute ``exact_log_M``).
 
     Examples
     --------
@@ -132,13 +138,15 @@ class RejectionSampler:
 
     A callable, unnormalised target ``log p(x) = -(x - 2)^2 / 2`` with the same proposal:
     ``log p - log q = -(x - 2)^2/2 + x^2/8 + log 2 + log(2 pi)/2`` peaks at ``x = 8/3``, so
-    ``log M = 2/3 + log 2 + log(2 pi)/2``; a grid search finds the same bound:
+    ``log M = 2/3 + log 2 + log(2 pi)/2``; :func:`rsft.find_log_M` finds the same bound
+    numerically (plus its margin of ``1e-6 (1 + |log M|)``) and the point:
 
+    >>> from rsft import find_log_M
     >>> logp = lambda x: -0.5 * (x - 2.0) ** 2
     >>> log_M = 2 / 3 + np.log(2) + 0.5 * np.log(2 * np.pi)
-    >>> grid = np.linspace(-30, 30, 600_001)
-    >>> round(float(np.max(logp(grid) - Normal(0, 2).logpdf(grid))), 6), round(float(log_M), 6)
-    (2.278752, 2.278752)
+    >>> found, at = find_log_M(logp, Normal(0, 2))
+    >>> round(float(log_M), 6), round(found, 5), round(at, 5)
+    (2.278752, 2.27876, 2.66667)
     >>> y = RejectionSampler(logp, Normal(0, 2), log_M=log_M).sample(10_000, rng=1)
     >>> round(float(y.mean()), 1)
     2.0
