@@ -73,8 +73,9 @@ class Distribution:
         return out
 
     def _centre_and_scale(self):
-        """Where a proposal's mass is and its spread (what ``find_log_M`` scans around)."""
-        raise TypeError(f"{type(self).__name__} cannot be a proposal")
+        """Where the mass is and its spread: where ``find_log_M`` scans around a proposal and
+        ``LogConcaveSampler`` starts its construction; ``(None, None)`` when not known."""
+        return (None, None)
 
     def _proposal_params(self):
         raise TypeError(

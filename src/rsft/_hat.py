@@ -35,14 +35,16 @@ from .errors import NotLogConcaveError
 MAX_POINTS = 4096
 MAX_ROUNDS = 60
 #: a piece whose hat falls by less than this (in log) over its length is made flat (constant
-#: at its higher end): still a hat, at most 1e-4 larger there, and sampled uniformly
+#: at its higher end): still a hat, at most 1e-4 larger there, and sampled uniformly; a
+#: sloped piece's position is then an exponential modulo at most 1e4 decay lengths
 FLAT_DROP = 1e-4
 #: relative rounding allowed in the log-density values before slopes count as increasing
 CONCAVITY_TOL = 1e-9
-#: start points reach 2**-6 ... 2**40 from the centre on an infinite side, and within
-#: 2**-52 of the distance to a finite end (plus the end itself)
-_POWERS = 2.0 ** np.arange(-6, 41)
-_HALVINGS = 1.0 - 2.0 ** -np.arange(1, 53)
+#: start points, in units of the scale from the centre towards an infinite end: dense near
+#: the centre (a bump of about that scale is then resolved at once), then doubling to 2**40
+_STEPS = np.concatenate([np.arange(1, 17) / 4.0, 2.0 ** np.arange(3, 41)])
+#: towards a finite end: the same from the centre, and halving the distance to the end 52 times
+_HALVINGS = 2.0 ** -np.arange(1, 53)
 
 
 @dataclass
@@ -57,22 +59,28 @@ class Hat:
     n_evaluations: int          # logpdf evaluations spent on the construction
 
 
-def start_points(lo, hi, mode):
-    """Sorted distinct start points in ``[lo, hi]`` around ``mode`` (or a centre)."""
-    if mode is not None:
-        centre = mode
-    elif math.isfinite(lo) and math.isfinite(hi):
-        centre = 0.5 * lo + 0.5 * hi
-    elif math.isfinite(lo):
-        centre = lo + 1.0
-    elif math.isfinite(hi):
-        centre = hi - 1.0
-    else:
-        centre = 0.0
-    left = (centre - (centre - lo) * _HALVINGS if math.isfinite(lo) else centre - _POWERS)
-    right = (centre + (hi - centre) * _HALVINGS if math.isfinite(hi) else centre + _POWERS)
-    pts = np.concatenate([left, right, [centre], [e for e in (lo, hi) if math.isfinite(e)]])
-    return np.unique(pts[(pts >= lo) & (pts <= hi)])
+def start_points(lo, hi, centre=None, scale=None):
+    """Sorted distinct start points in ``[lo, hi]`` around ``centre`` at about ``scale``.
+
+    Defaults: the middle of a finite support, one unit inside a single finite end, or 0; the
+    scale a quarter of a finite support, else 1."""
+    if centre is None:
+        if math.isfinite(lo) and math.isfinite(hi):
+            centre = 0.5 * lo + 0.5 * hi
+        elif math.isfinite(lo):
+            centre = lo + 1.0
+        elif math.isfinite(hi):
+            centre = hi - 1.0
+        else:
+            centre = 0.0
+    if scale is None:
+        scale = 0.25 * (hi - lo) if math.isfinite(hi - lo) else 1.0
+    parts = [[centre], centre - scale * _STEPS, centre + scale * _STEPS]
+    for end in (lo, hi):
+        if math.isfinite(end):
+            parts += [[end], end + (centre - end) * _HALVINGS]
+    pts = np.unique(np.concatenate(parts))
+    return pts[(pts >= lo) & (pts <= hi)]
 
 
 def _positive_part(xs, ys, lo, hi):
@@ -126,85 +134,76 @@ def _exp_segment_area(length, high, drop):
     return np.exp(high) * length * factor
 
 
-@dataclass
-class _Pieces:
-    """Hat pieces in x order before packing: ends, the hat line through (ref_x, ref_y) with
-    ``slope``, the squeeze line (``sq_*``; ``sq_y = -inf`` where there is none) and the region
-    (0: left of the points, j + 1: interval j, k: right of the points)."""
-
-    left: np.ndarray
-    right: np.ndarray
-    ref_x: np.ndarray
-    ref_y: np.ndarray
-    slope: np.ndarray
-    sq_x: np.ndarray
-    sq_y: np.ndarray
-    sq_slope: np.ndarray
-    region: np.ndarray
+#: rows of the piece array of _hat_pieces: the ends, the hat line through (REF_X, REF_Y)
+#: with SLOPE, the squeeze line (SQ_Y = -inf where there is none) and the region (0: left of
+#: the points, j + 1: interval j, k: right of the points)
+LEFT, RIGHT, REF_X, REF_Y, SLOPE, SQ_X, SQ_Y, SQ_SLOPE, REGION = range(9)
 
 
 def _hat_pieces(xs, ys, slopes, lo, hi):
-    """The pieces of ``min(L_{j-1}, L_{j+1})`` on each interval, and of the outer chords."""
+    """The pieces of ``min(L_{j-1}, L_{j+1})`` on each interval j and of the outer chords
+    (a (9, n) array, rows above), and where the neighbours' chords cross in each interval."""
     k = xs.size
-    j = np.arange(k - 1)
     widths = np.diff(xs)
     # on interval j the neighbours' chords cross at x_j + f*w_j: L_{j-1} (through x_j) is the
-    # lower one left of there, L_{j+1} (through x_{j+1}) right of there
-    s_left = np.concatenate([[np.nan], slopes[:-1]])     # s_{j-1}
-    s_right = np.concatenate([slopes[1:], [np.nan]])     # s_{j+1}
+    # lower one left of there, L_{j+1} (through x_{j+1}) right of there; f is in [0, 1] for a
+    # concave log p (clipped for the rounding the concavity check allows)
+    s_prev = np.empty(k - 1)
+    s_prev[0], s_prev[1:] = 0.0, slopes[:-1]
+    s_next = np.empty(k - 1)
+    s_next[-1], s_next[:-1] = 0.0, slopes[1:]
+    den = s_prev - s_next
     with np.errstate(invalid="ignore", divide="ignore"):
-        den = s_left - s_right
-        f = np.where(den > 0.0, np.clip((slopes - s_right) / den, 0.0, 1.0), 0.5)
+        f = np.where(den > 0.0, (slopes - s_next) / den, 0.5)
+    np.clip(f, 0.0, 1.0, out=f)
     f[0], f[-1] = 0.0, 1.0              # the first and last intervals have one neighbour
-    cross = xs[:-1] + f * widths
-    cross = np.minimum(np.maximum(cross, xs[:-1]), xs[1:])
-    # interleave piece A (x_j .. cross, line L_{j-1}) and piece B (cross .. x_{j+1}, L_{j+1})
-    inner = [np.column_stack([a, b]).ravel() for a, b in (
-        (xs[:-1], cross), (cross, xs[1:]), (xs[:-1], xs[1:]), (ys[:-1], ys[1:]),
-        (np.nan_to_num(s_left), np.nan_to_num(s_right)), (xs[:-1], xs[:-1]),
-        (ys[:-1], ys[:-1]), (slopes, slopes), (j + 1, j + 1))]
-    parts = [[] for _ in range(9)]
-    if lo < xs[0]:
-        for col, v in zip(parts, (lo, xs[0], xs[0], ys[0], slopes[0], xs[0], -np.inf, 0.0, 0)):
-            col.append(np.array([v], dtype=float))
-    for col, v in zip(parts, inner):
-        col.append(np.asarray(v, dtype=float))
-    if hi > xs[-1]:
-        for col, v in zip(parts, (xs[-1], hi, xs[-1], ys[-1], slopes[-1], xs[-1], -np.inf, 0.0,
-                                  k)):
-            col.append(np.array([v], dtype=float))
-    cols = [np.concatenate(c) for c in parts]
-    keep = cols[1] > cols[0]            # drop the empty pieces (a crossing at an end)
-    cols = [c[keep] for c in cols]
-    cols[-1] = cols[-1].astype(np.intp)
-    return _Pieces(*cols)
+    cross = np.minimum(np.maximum(xs[:-1] + f * widths, xs[:-1]), xs[1:])
+    has_left, has_right = bool(lo < xs[0]), bool(hi > xs[-1])
+    m = 2 * (k - 1) + has_left + has_right
+    p = np.empty((9, m))
+    first = int(has_left)
+    below = p[:, first:first + 2 * (k - 1):2]        # piece A of each interval
+    above = p[:, first + 1:first + 2 * (k - 1):2]    # piece B
+    below[LEFT], below[RIGHT], below[REF_X], below[REF_Y], below[SLOPE] = (
+        xs[:-1], cross, xs[:-1], ys[:-1], s_prev)
+    above[LEFT], above[RIGHT], above[REF_X], above[REF_Y], above[SLOPE] = (
+        cross, xs[1:], xs[1:], ys[1:], s_next)
+    for half in (below, above):
+        half[SQ_X], half[SQ_Y], half[SQ_SLOPE] = xs[:-1], ys[:-1], slopes
+        half[REGION] = np.arange(1, k)
+    if has_left:
+        p[:, 0] = (lo, xs[0], xs[0], ys[0], slopes[0], xs[0], -np.inf, 0.0, 0)
+    if has_right:
+        p[:, -1] = (xs[-1], hi, xs[-1], ys[-1], slopes[-1], xs[-1], -np.inf, 0.0, k)
+    return p[:, p[RIGHT] > p[LEFT]], cross     # without the empty pieces
 
 
 def _pack(p):
     """The piece table of ``hat_sample`` (without the cumulative columns) and each piece's fall
-    ``RATE * LENGTH`` of the log hat (0 for a flat piece, ``inf`` for an unbounded tail)."""
-    m = p.left.size
-    table = np.empty((m, PIECE_LEN))
-    falling = p.slope <= 0.0            # anchor at the higher end: the left one if falling
-    anchor = np.where(falling, p.left, p.right)
-    length = p.right - p.left
-    rate = np.abs(p.slope)
+    ``LENGTH / DECAY`` of the log hat (0 for a flat piece, ``inf`` for an unbounded tail)."""
+    table = np.empty((p.shape[1], PIECE_LEN))
+    slope = p[SLOPE]
+    falling = slope <= 0.0              # anchor at the higher end: the left one if falling
+    anchor = np.where(falling, p[LEFT], p[RIGHT])
+    length = p[RIGHT] - p[LEFT]
+    rate = np.abs(slope)
     with np.errstate(invalid="ignore"):
         drop = rate * length
-    hat_at = p.ref_y + p.slope * (anchor - p.ref_x)
+    hat_at = p[REF_Y] + slope * (anchor - p[REF_X])
     flat = drop < FLAT_DROP             # (an unbounded tail has drop = inf)
-    hat_slope = np.where(flat, 0.0, p.slope)
-    has_squeeze = p.sq_y > -np.inf
+    hat_slope = np.where(flat, 0.0, slope)
+    has_squeeze = p[SQ_Y] > -np.inf
     with np.errstate(invalid="ignore"):
-        squeeze_at = p.sq_y + p.sq_slope * (anchor - p.sq_x)
+        squeeze_at = p[SQ_Y] + p[SQ_SLOPE] * (anchor - p[SQ_X])
     table[:, Piece.ANCHOR] = anchor
     table[:, Piece.DIRECTION] = np.where(falling, 1.0, -1.0)
     table[:, Piece.LENGTH] = length
-    table[:, Piece.RATE] = np.where(flat, 0.0, rate)
+    with np.errstate(divide="ignore"):
+        table[:, Piece.DECAY] = np.where(flat, 0.0, 1.0 / rate)
     table[:, Piece.HAT_AT] = hat_at
     table[:, Piece.HAT_SLOPE] = hat_slope
     table[:, Piece.GAP_AT] = np.where(has_squeeze, squeeze_at - hat_at, -np.inf)
-    table[:, Piece.GAP_SLOPE] = np.where(has_squeeze, p.sq_slope - hat_slope, 0.0)
+    table[:, Piece.GAP_SLOPE] = np.where(has_squeeze, p[SQ_SLOPE] - hat_slope, 0.0)
     return table, np.where(flat, 0.0, drop)
 
 
@@ -213,7 +212,7 @@ def _hat_areas(table, drop, shift):
     length, high = table[:, Piece.LENGTH], table[:, Piece.HAT_AT] - shift
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         finite_area = _exp_segment_area(length, high, drop)
-        tail_area = np.exp(high) / table[:, Piece.RATE]
+        tail_area = np.exp(high) * table[:, Piece.DECAY]
     return np.where(np.isinf(length), tail_area, finite_area)
 
 
@@ -224,40 +223,37 @@ def _squeeze_areas(xs, ys, shift):
 
 def _guide(cum):
     """Search starts: ``guide[j]`` is the first piece with ``cum > j/G`` (G a power of two)."""
-    size = 1 << max(int(cum.size - 1).bit_length(), 0)
+    size = 4 << max(int(cum.size - 1).bit_length(), 0)      # >= 4 entries per piece
     return np.minimum(np.searchsorted(cum, np.arange(size) / size, side="right"),
                       cum.size - 1).astype(np.int64)
 
 
-def _new_points(xs, pieces, area, squeeze, allowed):
-    """One refinement round: a new point in every region whose hat-minus-squeeze area exceeds
-    its equal share of ``allowed``."""
+def _new_points(xs, pieces, cross, area, squeeze, allowed):
+    """One refinement round: new points in every region whose hat-minus-squeeze area exceeds
+    its equal share of ``allowed``: in an interval, at the crossing of the neighbours' chords
+    (where hat and squeeze are furthest apart), kept within its middle half; beyond the outer
+    points, one hat decay length ``DECAY`` further out (at most half way to a finite end)."""
     k = xs.size
-    regions = np.bincount(pieces.region, weights=area, minlength=k + 1)
-    gaps = regions.copy()
+    gaps = np.bincount(pieces[REGION].astype(np.intp), weights=area, minlength=k + 1)
     gaps[1:k] -= squeeze
-    share = allowed / (k + 1)
-    new = []
-    for r in np.flatnonzero(gaps > share):
-        if 1 <= r <= k - 1:             # interval r - 1: at the hat's kink, kept off the ends
-            a, b = xs[r - 1], xs[r]
-            sel = pieces.region == r
-            kink = pieces.right[sel][0] if sel.sum() > 1 else 0.5 * a + 0.5 * b
-            f = min(max((kink - a) / (b - a), 0.25), 0.75)
-            new.append(a + f * (b - a))
-        else:                           # beyond the outer points: one hat scale further out
-            sel = np.flatnonzero(pieces.region == r)[0]
-            length = pieces.right[sel] - pieces.left[sel]
-            rate = abs(pieces.slope[sel])
+    over = gaps > allowed / (k + 1)
+    j = np.flatnonzero(over[1:k])
+    a, b = xs[j], xs[j + 1]
+    new = [a + np.clip((cross[j] - a) / (b - a), 0.25, 0.75) * (b - a)]
+    for region, piece, side in ((0, 0, -1.0), (k, -1, 1.0)):
+        if over[region] and pieces[REGION, piece] == region:
+            length = pieces[RIGHT, piece] - pieces[LEFT, piece]
+            rate = abs(pieces[SLOPE, piece])
             step = min(0.5 * length, 1.0 / rate) if rate > 0.0 else 0.5 * length
-            new.append(xs[0] - step if r == 0 else xs[-1] + step)
-    return np.asarray(new)
+            new.append([(xs[0] if side < 0 else xs[-1]) + side * step])
+    return np.concatenate(new)
 
 
-def build(logpdf, lo, hi, mode, efficiency):
+def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
     """The hat of ``logpdf`` (a checked vectorised log-density: float64 in and out, no NaN or
-    +inf) on ``[lo, hi]``, refined until ``squeeze area >= efficiency * hat area``."""
-    xs_all = start_points(lo, hi, mode)
+    +inf) on ``[lo, hi]``, refined until ``squeeze area >= efficiency * hat area``; the start
+    points are spread around ``centre`` at about ``scale`` (see :func:`start_points`)."""
+    xs_all = start_points(lo, hi, centre, scale)
     ys_all = logpdf(xs_all)
     for _ in range(MAX_ROUNDS):
         xs, ys, lo_in, hi_in = _positive_part(xs_all, ys_all, lo, hi)
@@ -272,7 +268,7 @@ def build(logpdf, lo, hi, mode, efficiency):
                         f"the chord of log p beyond x = {x!r} has slope {s:.6g}, so it is not "
                         "integrable there (or its mass lies beyond 2**40 from the start); "
                         "give support=(low, high) or mode=")
-            pieces = _hat_pieces(xs, ys, slopes, lo_in, hi_in)
+            pieces, cross = _hat_pieces(xs, ys, slopes, lo_in, hi_in)
             table, drop = _pack(pieces)
             shift = float(table[:, Piece.HAT_AT].max())    # the hat's highest point
             area = _hat_areas(table, drop, shift)
@@ -283,18 +279,19 @@ def build(logpdf, lo, hi, mode, efficiency):
             if squeeze_total >= efficiency * hat_total:
                 return _finish(table, area, hat_total, squeeze_total, shift, xs,
                                xs_all.size)
-            new = _new_points(xs, pieces, area, squeeze, (1.0 - efficiency) * hat_total)
+            new = _new_points(xs, pieces, cross, area, squeeze, (1.0 - efficiency) * hat_total)
         else:                           # too few positive points: halve towards the bracket
             ends = np.concatenate([[lo_in if math.isfinite(lo_in) else xs[0] - 1.0], xs,
                                    [hi_in if math.isfinite(hi_in) else xs[-1] + 1.0]])
             new = 0.5 * ends[:-1] + 0.5 * ends[1:]
-        new = np.setdiff1d(new, xs_all)
+        new = np.unique(new)
+        at = np.searchsorted(xs_all, new)
+        fresh = xs_all[np.minimum(at, xs_all.size - 1)] != new    # not evaluated yet
+        new, at = new[fresh], at[fresh]
         if new.size == 0 or xs_all.size + new.size > MAX_POINTS:
             break
-        ys_new = logpdf(new)
-        xs_all = np.concatenate([xs_all, new])
-        order = np.argsort(xs_all, kind="stable")
-        xs_all, ys_all = xs_all[order], np.concatenate([ys_all, ys_new])[order]
+        ys_all = np.insert(ys_all, at, logpdf(new))              # (sorted in, in order)
+        xs_all = np.insert(xs_all, at, new)
     raise ValueError(
         f"could not build a hat with efficiency {efficiency} from {xs_all.size} logpdf "
         f"evaluations (at most {MAX_POINTS} points in {MAX_ROUNDS} rounds): the density may "

@@ -93,7 +93,8 @@ class Piece:
     :mod:`rsft._hat`, sampled by ``hat_sample``). On its piece, ``log hat(x) = HAT_AT +
     HAT_SLOPE*(x - ANCHOR)``; the anchor is the end where the hat is highest, so the piece
     extends ``LENGTH`` (``inf`` for an unbounded tail) from it in ``DIRECTION`` (+1 or -1) and
-    the hat decays at ``RATE = |HAT_SLOPE|`` (0 for a flat piece, where the hat is constant).
+    the hat decays by a factor e every ``DECAY = 1/|HAT_SLOPE|`` (0 marks a flat piece, where
+    the hat is constant).
     The squeeze is ``log hat(x) + GAP_AT + GAP_SLOPE*(x - ANCHOR)`` (``GAP_AT = -inf``: no
     squeeze). ``CUM_BEFORE`` and ``CUM`` are the hat's cumulative probability before and
     after the piece (``CUM`` of the last piece is 1.0 exactly)."""
@@ -101,7 +102,7 @@ class Piece:
     ANCHOR = 0
     DIRECTION = 1
     LENGTH = 2
-    RATE = 3
+    DECAY = 3
     HAT_AT = 4
     HAT_SLOPE = 5
     GAP_AT = 6

@@ -187,6 +187,10 @@ class Beta(Distribution):
     def _params(self):
         return (self.a, self.b)
 
+    def _centre_and_scale(self):
+        a, b = self.a, self.b
+        return (a / (a + b), math.sqrt(a * b / ((a + b + 1.0) * (a + b) * (a + b))))
+
     def _log_beta(self):
         return math.lgamma(self.a) + math.lgamma(self.b) - math.lgamma(self.a + self.b)
 
@@ -311,6 +315,10 @@ class TruncatedNormal(Distribution):
 
     def _params(self):
         return (self.loc, self.scale, self.low, self.high)
+
+    def _centre_and_scale(self):
+        centre = min(max(self.loc, self.low), self.high)
+        return (centre, min(self.scale, 0.25 * (self.high - self.low)))
 
     def _logpdf(self, x):
         z = (x - self.loc) / self.scale

@@ -153,6 +153,7 @@ class LogConcaveSampler:
                     math.nan, math.nan, math.nan)
             self._logpdf = target.logpdf
             lo, hi = target.support
+            centre, scale = target._centre_and_scale()
         elif callable(target):
             if support is None:
                 raise ValueError(
@@ -160,12 +161,13 @@ class LogConcaveSampler:
                     "allowed): the interval outside which the density is zero")
             lo, hi = _validate.interval(support, "support")
             self._logpdf = target
+            centre = scale = None
         else:
             raise TypeError(
                 "target must be a callable logpdf(x) -> ndarray or an rsft distribution; got "
                 f"{type(target).__name__}")
         if mode is not None:
-            mode = _validate.real(mode, "mode", lo=lo, hi=hi)
+            centre = _validate.real(mode, "mode", lo=lo, hi=hi)
         requested = _validate.real(efficiency, "efficiency", lo=0.0, hi=0.9999, lo_open=True)
         if on_violation not in ("raise", "warn"):
             raise ValueError(f"on_violation must be 'raise' or 'warn', got {on_violation!r}")
@@ -178,7 +180,7 @@ class LogConcaveSampler:
         self.max_proposals = max_proposals
         self.backend = _validate.backend(backend)
         self._n_calls = 0
-        hat = _hat.build(self._construction_logp, lo, hi, mode, requested)
+        hat = _hat.build(self._construction_logp, lo, hi, requested, centre, scale)
         self._hat = hat
         self.efficiency = hat.squeeze_area / hat.hat_area
         self.n_pieces = int(hat.pieces.shape[0])

@@ -7,7 +7,8 @@
 # accepts it under the squeeze or queues it for the target (nogil), one call of the target on
 # the queued points (with the GIL), one pass that decides the queued points, checks them
 # against the hat and the squeeze and stores the acceptances in order (nogil).
-from libc.math cimport fmod
+from libc.math cimport floor
+from libc.float cimport DBL_MAX
 from libc.stdint cimport int64_t
 
 
@@ -44,15 +45,18 @@ cdef Py_ssize_t place_and_squeeze(const double *pieces, const double *cum, Py_ss
     ``queued`` (in order); returns how many were queued."""
     cdef Py_ssize_t i, k, m = 0
     cdef const double *p
-    cdef double offset, xi, step
+    cdef double offset, xi, step, length
     for i in range(c):
         k = choose_piece(cum, n_pieces, guide, n_guide, u_piece[i])
         p = pieces + k * PIECE_LEN
-        if p[PIECE_RATE] == 0.0:    # flat: the piece's share of u is uniform on it
+        length = p[PIECE_LENGTH]
+        if p[PIECE_DECAY] == 0.0:   # flat: the piece's share of u is uniform on it
             offset = ((u_piece[i] - p[PIECE_CUM_BEFORE]) / (p[PIECE_CUM] - p[PIECE_CUM_BEFORE])
-                      * p[PIECE_LENGTH])
+                      * length)
         else:                       # an exponential modulo the length: the truncated hat
-            offset = fmod(e[i] / p[PIECE_RATE], p[PIECE_LENGTH])
+            offset = e[i] * p[PIECE_DECAY]
+            offset = offset - floor(offset / length) * min(length, DBL_MAX)
+            offset = min(max(offset, 0.0), length)
         xi = p[PIECE_ANCHOR] + p[PIECE_DIRECTION] * offset
         step = xi - p[PIECE_ANCHOR]
         x[i] = xi

@@ -13,13 +13,17 @@ Per proposal, with ``u`` the first uniform, ``e`` the exponential and ``v = 1 - 
 * the piece is the first one whose cumulative probability ``CUM`` exceeds ``u`` (the compiled
   core starts its search at a guide-table entry; the answer is the same);
 * the position, measured from the piece's anchor (its highest end) in its direction: on a
-  sloped piece ``fmod(e / RATE, LENGTH)``. Why that is exact: an exponential variable with
-  rate ``RATE`` taken modulo ``LENGTH`` has density proportional to ``exp(-RATE*t)`` on
-  ``[0, LENGTH)`` (sum the exponential density over ``t + j*LENGTH``, j = 0, 1, ...), which is
-  the hat on the piece; ``fmod`` is exact in IEEE arithmetic, so no transcendental function
-  (whose last bit may differ between numpy and the C library) decides a sample. On an unbounded
-  tail ``LENGTH = inf`` and ``fmod(t, inf) = t``. On a flat piece (``RATE = 0``, the hat is
-  constant there) ``t = LENGTH * (u - CUM_BEFORE) / (CUM - CUM_BEFORE)``: the piece's share of
+  sloped piece ``t = e * DECAY`` taken modulo ``LENGTH``. Why that is exact: an exponential
+  variable with mean ``DECAY`` taken modulo ``LENGTH`` has density proportional to
+  ``exp(-t/DECAY)`` on ``[0, LENGTH)`` (sum the exponential density over ``t + j*LENGTH``,
+  j = 0, 1, ...), which is the hat on the piece; no transcendental function (whose last bit
+  may differ between numpy and the C library) places a sample. The modulo is
+  ``t - floor(t / LENGTH) * min(LENGTH, DBL_MAX)`` clipped to ``[0, LENGTH]``: branch-free
+  (the quotient is 0 for ``t < LENGTH`` and on an unbounded tail, ``LENGTH = inf``, where
+  ``min`` keeps ``0 * inf`` from being NaN), cheaper than ``fmod`` (which divides bit by bit),
+  and the clip catches a quotient rounded up to the next integer. A flat piece is one whose
+  hat falls by less than 1e-4 (the hat is made constant there), so that the quotient, and the
+  rounding it amplifies, stays below 1e4 times an exponential. On a flat piece (``DECAY = 0``) ``t = LENGTH * (u - CUM_BEFORE) / (CUM - CUM_BEFORE)``: the piece's share of
   ``u``, which is uniform on it;
 * ``d = GAP_AT + GAP_SLOPE*(x - ANCHOR)``, the log of squeeze / hat at ``x``: accept without
   calling the target when ``v <= exp(d)`` (the acceptance test of
@@ -41,6 +45,8 @@ import numpy as np
 from .._program import Piece, Status
 from .sampler import accept_test, chunk_length
 
+DBL_MAX = float(np.finfo(np.float64).max)
+
 __all__ = ["hat_sample"]
 
 
@@ -49,10 +55,11 @@ def hat_proposals(pieces, u_piece, e):
     last = pieces.shape[0] - 1
     k = np.minimum(np.searchsorted(pieces[:, Piece.CUM], u_piece, side="right"), last)
     p = pieces[k]
-    rate, length = p[:, Piece.RATE], p[:, Piece.LENGTH]
-    flat = rate == 0.0
+    decay, length = p[:, Piece.DECAY], p[:, Piece.LENGTH]
+    flat = decay == 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        sloped = np.fmod(e / rate, length)
+        t = e * decay
+        sloped = np.clip(t - np.floor(t / length) * np.minimum(length, DBL_MAX), 0.0, length)
         share = (u_piece - p[:, Piece.CUM_BEFORE]) / (p[:, Piece.CUM] - p[:, Piece.CUM_BEFORE])
     offset = np.where(flat, share * length, sloped)
     return p[:, Piece.ANCHOR] + p[:, Piece.DIRECTION] * offset, k
