@@ -42,7 +42,7 @@ FLAT_DROP = 1e-4
 CONCAVITY_TOL = 1e-9
 #: start points, in units of the scale from the centre towards an infinite end: dense near
 #: the centre (a bump of about that scale is then resolved at once), then doubling to 2**40
-_STEPS = np.concatenate([np.arange(1, 17) / 4.0, 2.0 ** np.arange(3, 41)])
+_STEPS = np.concatenate([np.arange(1, 33) / 8.0, 2.0 ** np.arange(3, 41)])
 #: towards a finite end: the same from the centre, and halving the distance to the end 52 times
 _HALVINGS = 2.0 ** -np.arange(1, 53)
 
