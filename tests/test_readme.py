@@ -76,7 +76,7 @@ def _tour_callable(ns):
 def _log_concave(ns):
     lcs, st, g = ns["lcs"], ns["st"], ns["g"]
     assert lcs.efficiency >= 0.99 and g.efficiency >= 0.99
-    assert round(st.n_evaluated / st.n_accepted, 2) == 0.01
+    assert st.n_evaluated / st.n_accepted < 0.02 and 100 <= lcs.n_pieces <= 200
     assert lcs.squeeze_area <= 2 * 0.9064024770554771 <= lcs.hat_area   # 2 Gamma(5/4)
     assert round(float(np.mean(ns["x"] ** 4)), 2) == 0.25
     assert round(float(ns["y"].mean()), 2) == 3.00

@@ -129,8 +129,7 @@ def _exp_segment_area(length, high, drop):
     and falls by ``drop >= 0`` along it: ``exp(high) * length * (1 - exp(-drop)) / drop``,
     with ``-expm1`` for the small drops and ``exp(high) * length`` for none. ``length = inf``
     (a tail falling at rate ``drop/length``) is handled by the caller."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor = np.where(drop > 0.0, -np.expm1(-drop) / drop, 1.0)
+    factor = np.where(drop > 0.0, -np.expm1(-drop) / drop, 1.0)
     return np.exp(high) * length * factor
 
 
@@ -153,8 +152,7 @@ def _hat_pieces(xs, ys, slopes, lo, hi):
     s_next = np.empty(k - 1)
     s_next[-1], s_next[:-1] = 0.0, slopes[1:]
     den = s_prev - s_next
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f = np.where(den > 0.0, (slopes - s_next) / den, 0.5)
+    f = np.where(den > 0.0, (slopes - s_next) / den, 0.5)
     np.clip(f, 0.0, 1.0, out=f)
     f[0], f[-1] = 0.0, 1.0              # the first and last intervals have one neighbour
     cross = np.minimum(np.maximum(xs[:-1] + f * widths, xs[:-1]), xs[1:])
@@ -187,19 +185,16 @@ def _pack(p):
     anchor = np.where(falling, p[LEFT], p[RIGHT])
     length = p[RIGHT] - p[LEFT]
     rate = np.abs(slope)
-    with np.errstate(invalid="ignore"):
-        drop = rate * length
+    drop = rate * length
     hat_at = p[REF_Y] + slope * (anchor - p[REF_X])
     flat = drop < FLAT_DROP             # (an unbounded tail has drop = inf)
     hat_slope = np.where(flat, 0.0, slope)
     has_squeeze = p[SQ_Y] > -np.inf
-    with np.errstate(invalid="ignore"):
-        squeeze_at = p[SQ_Y] + p[SQ_SLOPE] * (anchor - p[SQ_X])
+    squeeze_at = p[SQ_Y] + p[SQ_SLOPE] * (anchor - p[SQ_X])
     table[:, Piece.ANCHOR] = anchor
     table[:, Piece.DIRECTION] = np.where(falling, 1.0, -1.0)
     table[:, Piece.LENGTH] = length
-    with np.errstate(divide="ignore"):
-        table[:, Piece.DECAY] = np.where(flat, 0.0, 1.0 / rate)
+    table[:, Piece.DECAY] = np.where(flat, 0.0, 1.0 / rate)
     table[:, Piece.HAT_AT] = hat_at
     table[:, Piece.HAT_SLOPE] = hat_slope
     table[:, Piece.GAP_AT] = np.where(has_squeeze, squeeze_at - hat_at, -np.inf)
@@ -210,9 +205,8 @@ def _pack(p):
 def _hat_areas(table, drop, shift):
     """Each piece's hat area, scaled by ``exp(-shift)``."""
     length, high = table[:, Piece.LENGTH], table[:, Piece.HAT_AT] - shift
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        finite_area = _exp_segment_area(length, high, drop)
-        tail_area = np.exp(high) * table[:, Piece.DECAY]
+    finite_area = _exp_segment_area(length, high, drop)
+    tail_area = np.exp(high) * table[:, Piece.DECAY]
     return np.where(np.isinf(length), tail_area, finite_area)
 
 
@@ -249,6 +243,33 @@ def _new_points(xs, pieces, cross, area, squeeze, allowed):
     return np.concatenate(new)
 
 
+def _one_round(xs, ys, lo, hi, efficiency):
+    """The hat on the positive points ``xs`` (at least 3) and, unless it reaches
+    ``efficiency``, the next points to evaluate: ``(table, area, hat_total, squeeze_total,
+    shift, new)`` with ``new`` None when done."""
+    slopes = np.diff(ys) / np.diff(xs)
+    _check_concave(xs, ys, slopes)
+    for side, end, s, x in ((-1, lo, slopes[0], xs[0]), (1, hi, slopes[-1], xs[-1])):
+        if math.isinf(end) and not s * side < 0.0:
+            raise ValueError(
+                f"the target's density does not decay as x -> {'+-'[side < 0]}inf: the chord "
+                f"of log p beyond x = {x!r} has slope {s:.6g}, so it is not integrable there "
+                "(or its mass lies beyond 2**40 from the start); give support=(low, high) or "
+                "mode=")
+    pieces, cross = _hat_pieces(xs, ys, slopes, lo, hi)
+    table, drop = _pack(pieces)
+    shift = float(table[:, Piece.HAT_AT].max())    # the hat's highest point
+    area = _hat_areas(table, drop, shift)
+    squeeze = _squeeze_areas(xs, ys, shift)
+    hat_total, squeeze_total = float(area.sum()), float(squeeze.sum())
+    if not math.isfinite(hat_total):
+        raise ValueError("internal: the hat's area is not finite")
+    new = None
+    if squeeze_total < efficiency * hat_total:
+        new = _new_points(xs, pieces, cross, area, squeeze, (1.0 - efficiency) * hat_total)
+    return table, area, hat_total, squeeze_total, shift, new
+
+
 def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
     """The hat of ``logpdf`` (a checked vectorised log-density: float64 in and out, no NaN or
     +inf) on ``[lo, hi]``, refined until ``squeeze area >= efficiency * hat area``; the start
@@ -258,28 +279,14 @@ def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
     for _ in range(MAX_ROUNDS):
         xs, ys, lo_in, hi_in = _positive_part(xs_all, ys_all, lo, hi)
         if xs.size >= 3:
-            slopes = np.diff(ys) / np.diff(xs)
-            _check_concave(xs, ys, slopes)
-            for side, end, s, x in ((-1, lo_in, slopes[0], xs[0]),
-                                    (1, hi_in, slopes[-1], xs[-1])):
-                if math.isinf(end) and not s * side < 0.0:
-                    raise ValueError(
-                        f"the target's density does not decay as x -> {'+-'[side < 0]}inf: "
-                        f"the chord of log p beyond x = {x!r} has slope {s:.6g}, so it is not "
-                        "integrable there (or its mass lies beyond 2**40 from the start); "
-                        "give support=(low, high) or mode=")
-            pieces, cross = _hat_pieces(xs, ys, slopes, lo_in, hi_in)
-            table, drop = _pack(pieces)
-            shift = float(table[:, Piece.HAT_AT].max())    # the hat's highest point
-            area = _hat_areas(table, drop, shift)
-            squeeze = _squeeze_areas(xs, ys, shift)
-            hat_total, squeeze_total = float(area.sum()), float(squeeze.sum())
-            if not math.isfinite(hat_total):
-                raise ValueError("internal: the hat's area is not finite")
-            if squeeze_total >= efficiency * hat_total:
-                return _finish(table, area, hat_total, squeeze_total, shift, xs,
-                               xs_all.size)
-            new = _new_points(xs, pieces, cross, area, squeeze, (1.0 - efficiency) * hat_total)
+            # infinities are expected here (unbounded tails, -inf squeezes, underflow)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore",
+                             under="ignore"):
+                table, area, hat_total, squeeze_total, shift, new = _one_round(
+                    xs, ys, lo_in, hi_in, efficiency)
+                if new is None:
+                    return _finish(table, area, hat_total, squeeze_total, shift, xs,
+                                   xs_all.size)
         else:                           # too few positive points: halve towards the bracket
             ends = np.concatenate([[lo_in if math.isfinite(lo_in) else xs[0] - 1.0], xs,
                                    [hi_in if math.isfinite(hi_in) else xs[-1] + 1.0]])
@@ -309,7 +316,6 @@ def _finish(table, area, hat_total, squeeze_total, shift, xs, n_evaluations):
     cum = cum / cum[-1]                 # the last is 1.0 exactly
     table[:, Piece.CUM] = cum
     table[:, Piece.CUM_BEFORE] = np.concatenate([[0.0], cum[:-1]])
-    with np.errstate(over="ignore"):
-        hat_area, squeeze_area = np.exp(np.log([hat_total, squeeze_total]) + shift)
+    hat_area, squeeze_area = np.exp(np.log([hat_total, squeeze_total]) + shift)
     return Hat(np.ascontiguousarray(table), _guide(cum), float(hat_area), float(squeeze_area),
                xs, n_evaluations)

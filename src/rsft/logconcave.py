@@ -10,7 +10,7 @@ from . import _backend, _hat, _validate
 from ._distribution import Distribution
 from ._program import Piece, Status
 from .errors import EnvelopeViolationWarning, NotLogConcaveError, ProposalBudgetExceeded
-from .sampling import VIOLATION_TOL, _DEFAULT_BUDGET_CAP
+from .sampling import VIOLATION_TOL, default_budget
 
 __all__ = ["LogConcaveSampler", "LogConcaveStats"]
 
@@ -211,9 +211,7 @@ class LogConcaveSampler:
     def _budget(self, n):
         if self.max_proposals is not None:
             return self.max_proposals
-        cap = _DEFAULT_BUDGET_CAP + 1000 * n
-        b = self._prior_rate * (20.0 * n + 100.0) + 10000.0
-        return cap if not b < cap else int(math.ceil(b))
+        return default_budget(self._prior_rate, n)
 
     def _violation(self, x, log_p, piece):
         """The NotLogConcaveError of a point evaluated while sampling."""
@@ -232,15 +230,8 @@ class LogConcaveSampler:
             "on_violation='warn' continues instead of raising", x, log_p, bound)
 
     def sample_with_stats(self, n, rng=None):
-        """Draw ``n`` samples of the target; return ``(samples, LogConcaveStats)``.
-
-        Parameters
-        ----------
-        n : int
-            Number of samples (``>= 0``; 0 gives an empty array).
-        rng : None, int, SeedSequence, BitGenerator or Generator
-            Randomness, normalised like ``numpy.random.default_rng``; a Generator advances.
-        """
+        """Draw ``n`` samples of the target; return ``(samples, LogConcaveStats)``. ``n`` and
+        ``rng`` as in :meth:`rsft.RejectionSampler.sample_with_stats`."""
         n = _validate.count(n)
         rng = _validate.generator(rng)
         out = np.empty(n)

@@ -23,6 +23,14 @@ VIOLATION_TOL = 1e-9
 _LOG_2 = math.log(2.0)
 
 
+def default_budget(proposals_per_sample, n):
+    """The default ``max_proposals`` of a call for ``n`` samples: ``ceil(rate*(20 n + 100)) +
+    10000`` with ``rate`` the expected proposals per sample, capped at ``1e9 + 1000 n``."""
+    cap = _DEFAULT_BUDGET_CAP + 1000 * n
+    b = proposals_per_sample * (20.0 * n + 100.0) + 10000.0
+    return cap if not b < cap else int(math.ceil(b))
+
+
 @dataclass(frozen=True)
 class SamplingStats:
     """Counts of one ``sample_with_stats`` call.
@@ -205,10 +213,7 @@ class RejectionSampler:
     def _budget(self, n):
         if self.max_proposals is not None:
             return self.max_proposals
-        cap = _DEFAULT_BUDGET_CAP + 1000 * n
-        m = math.exp(min(self.log_M, 700.0))
-        b = m * (20.0 * n + 100.0) + 10000.0
-        return cap if not b < cap else int(math.ceil(b))
+        return default_budget(math.exp(min(self.log_M, 700.0)), n)
 
     def _logp(self, x):
         """Call the user's logpdf on a read-only chunk and check what it returns."""
