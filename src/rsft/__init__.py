@@ -32,8 +32,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Beta", "Distribution", "Exponential", "Gamma", "Laplace", "Mixture", "Normal", "StudentT",
     "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats", "LogConcaveSampler",
-    "LogConcaveStats", "find_log_M", "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
-    "NotLogConcaveError", "LargeLogMWarning",
+    "LogConcaveStats", "find_log_M", "EnvelopeViolationError", "EnvelopeViolationWarning",
+    "NoEnvelopeError", "NotLogConcaveError", "LargeLogMWarning",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
     "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ConstantLR",

@@ -316,6 +316,9 @@ def _finish(table, area, hat_total, squeeze_total, shift, xs, n_evaluations):
     cum = cum / cum[-1]                 # the last is 1.0 exactly
     table[:, Piece.CUM] = cum
     table[:, Piece.CUM_BEFORE] = np.concatenate([[0.0], cum[:-1]])
+    flat = table[:, Piece.DECAY] == 0.0
+    table[:, Piece.SHARE_SCALE] = np.where(
+        flat, table[:, Piece.LENGTH] / (cum - table[:, Piece.CUM_BEFORE]), 0.0)
     hat_area, squeeze_area = np.exp(np.log([hat_total, squeeze_total]) + shift)
     return Hat(np.ascontiguousarray(table), _guide(cum), float(hat_area), float(squeeze_area),
                xs, n_evaluations)

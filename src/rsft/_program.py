@@ -97,7 +97,9 @@ class Piece:
     the hat is constant).
     The squeeze is ``log hat(x) + GAP_AT + GAP_SLOPE*(x - ANCHOR)`` (``GAP_AT = -inf``: no
     squeeze). ``CUM_BEFORE`` and ``CUM`` are the hat's cumulative probability before and
-    after the piece (``CUM`` of the last piece is 1.0 exactly)."""
+    after the piece (``CUM`` of the last piece is 1.0 exactly); ``SHARE_SCALE`` is
+    ``LENGTH / (CUM - CUM_BEFORE)`` on a flat piece (it turns the piece's share of a uniform
+    into a position) and 0 on a sloped one."""
 
     ANCHOR = 0
     DIRECTION = 1
@@ -109,6 +111,7 @@ class Piece:
     GAP_SLOPE = 7
     CUM_BEFORE = 8
     CUM = 9
+    SHARE_SCALE = 10
 
 
 PIECE_LEN = len(_members(Piece))

@@ -50,13 +50,14 @@ cdef Py_ssize_t place_and_squeeze(const double *pieces, const double *cum, Py_ss
         k = choose_piece(cum, n_pieces, guide, n_guide, u_piece[i])
         p = pieces + k * PIECE_LEN
         length = p[PIECE_LENGTH]
-        if p[PIECE_DECAY] == 0.0:   # flat: the piece's share of u is uniform on it
-            offset = ((u_piece[i] - p[PIECE_CUM_BEFORE]) / (p[PIECE_CUM] - p[PIECE_CUM_BEFORE])
-                      * length)
-        else:                       # an exponential modulo the length: the truncated hat
-            offset = e[i] * p[PIECE_DECAY]
-            offset = offset - floor(offset / length) * min(length, DBL_MAX)
-            offset = min(max(offset, 0.0), length)
+        # sloped piece: an exponential with mean DECAY, modulo the length, has exactly the
+        # hat's truncated exponential shape on the piece (the reference's docstring says why;
+        # min(length, DBL_MAX) keeps 0*inf out of a tail). Flat piece (DECAY = 0): the piece's
+        # share of u, stretched to its length. Both are computed, the other one is 0: no branch
+        offset = e[i] * p[PIECE_DECAY]
+        offset = offset - floor(offset / length) * min(length, DBL_MAX)
+        offset = (u_piece[i] - p[PIECE_CUM_BEFORE]) * p[PIECE_SHARE_SCALE] + offset
+        offset = min(max(offset, 0.0), length)
         xi = p[PIECE_ANCHOR] + p[PIECE_DIRECTION] * offset
         step = xi - p[PIECE_ANCHOR]
         x[i] = xi
@@ -130,7 +131,7 @@ def hat_sample(rng, const double[:, ::1] pieces, const int64_t[::1] guide, logp,
     cdef const double[::1] log_target
     cdef Py_ssize_t[::1] piece_of
     cdef unsigned char[::1] accepted
-    cdef Py_ssize_t c, i, m, capacity = 0, n_drawn = 0, n_dry = 0
+    cdef Py_ssize_t c, m, capacity = 0, n_drawn = 0, n_dry = 0
     cdef HatState state
     state.n_acc = 0
     state.n_exam = 0
@@ -154,8 +155,7 @@ def hat_sample(rng, const double[:, ::1] pieces, const int64_t[::1] guide, logp,
             accepted = np.empty(c, dtype=np.uint8)
         with lock, nogil:
             fill_uniform(bg, fast, &draws[0], c)
-            for i in range(c):
-                draws[c + i] = random_standard_exponential(bg)
+            random_standard_exponential_fill(bg, c, &draws[c])
             fill_uniform(bg, fast, &draws[2 * c], c)
         n_drawn += c
         with nogil:

@@ -23,8 +23,13 @@ Per proposal, with ``u`` the first uniform, ``e`` the exponential and ``v = 1 - 
   ``min`` keeps ``0 * inf`` from being NaN), cheaper than ``fmod`` (which divides bit by bit),
   and the clip catches a quotient rounded up to the next integer. A flat piece is one whose
   hat falls by less than 1e-4 (the hat is made constant there), so that the quotient, and the
-  rounding it amplifies, stays below 1e4 times an exponential. On a flat piece (``DECAY = 0``) ``t = LENGTH * (u - CUM_BEFORE) / (CUM - CUM_BEFORE)``: the piece's share of
-  ``u``, which is uniform on it;
+  rounding it amplifies, stays below 1e4 times an exponential. On a flat piece
+  (``DECAY = 0``) ``t = (u - CUM_BEFORE) * SHARE_SCALE``: the piece's share of ``u``, which
+  is uniform on it, stretched to its length (this replaces the inversion ``log1p(u*expm1(-D))/(-D)``
+  of a nearly flat exponential piece, which would need a transcendental function and loses
+  accuracy as the fall ``D`` tends to 0);
+  Both terms are computed for every piece and added (the other one is 0), so that no branch
+  chooses between them;
 * ``d = GAP_AT + GAP_SLOPE*(x - ANCHOR)``, the log of squeeze / hat at ``x``: accept without
   calling the target when ``v <= exp(d)`` (the acceptance test of
   :func:`rsft._reference.sampler.accept_test`);
@@ -55,13 +60,11 @@ def hat_proposals(pieces, u_piece, e):
     last = pieces.shape[0] - 1
     k = np.minimum(np.searchsorted(pieces[:, Piece.CUM], u_piece, side="right"), last)
     p = pieces[k]
-    decay, length = p[:, Piece.DECAY], p[:, Piece.LENGTH]
-    flat = decay == 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = e * decay
-        sloped = np.clip(t - np.floor(t / length) * np.minimum(length, DBL_MAX), 0.0, length)
-        share = (u_piece - p[:, Piece.CUM_BEFORE]) / (p[:, Piece.CUM] - p[:, Piece.CUM_BEFORE])
-    offset = np.where(flat, share * length, sloped)
+    length = p[:, Piece.LENGTH]
+    t = e * p[:, Piece.DECAY]
+    sloped = t - np.floor(t / length) * np.minimum(length, DBL_MAX)
+    flat = (u_piece - p[:, Piece.CUM_BEFORE]) * p[:, Piece.SHARE_SCALE]
+    offset = np.clip(flat + sloped, 0.0, length)
     return p[:, Piece.ANCHOR] + p[:, Piece.DIRECTION] * offset, k
 
 
