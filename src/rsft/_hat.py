@@ -310,15 +310,24 @@ def _finish(table, area, hat_total, squeeze_total, shift, xs, n_evaluations):
     # a piece whose probability vanishes in the cumulative sum (below its rounding) could never
     # be chosen: dropped, so that every piece of the table has CUM > CUM_BEFORE
     cum = np.cumsum(area)
-    keep = np.diff(cum, prepend=0.0) > 0.0
-    table, area = table[keep], area[keep]
-    cum = np.cumsum(area)
-    cum = cum / cum[-1]                 # the last is 1.0 exactly
+    keep = np.empty(cum.size, dtype=bool)
+    keep[0], keep[1:] = cum[0] > 0.0, cum[1:] > cum[:-1]
+    if not keep.all():
+        table, area = table[keep], area[keep]
+        cum = np.cumsum(area)
+    cum /= cum[-1]                      # the last is 1.0 exactly
     table[:, Piece.CUM] = cum
-    table[:, Piece.CUM_BEFORE] = np.concatenate([[0.0], cum[:-1]])
+    table[0, Piece.CUM_BEFORE], table[1:, Piece.CUM_BEFORE] = 0.0, cum[:-1]
     flat = table[:, Piece.DECAY] == 0.0
-    table[:, Piece.SHARE_SCALE] = np.where(
-        flat, table[:, Piece.LENGTH] / (cum - table[:, Piece.CUM_BEFORE]), 0.0)
-    hat_area, squeeze_area = np.exp(np.log([hat_total, squeeze_total]) + shift)
-    return Hat(np.ascontiguousarray(table), _guide(cum), float(hat_area), float(squeeze_area),
+    table[:, Piece.SHARE_SCALE] = 0.0
+    table[flat, Piece.SHARE_SCALE] = table[flat, Piece.LENGTH] / (
+        cum[flat] - table[flat, Piece.CUM_BEFORE])
+    return Hat(table, _guide(cum), _unscaled(hat_total, shift), _unscaled(squeeze_total, shift),
                xs, n_evaluations)
+
+
+def _unscaled(area, shift):
+    """``area * exp(shift)`` (an area computed under the scale ``exp(-shift)``), inf when it
+    overflows."""
+    log_area = math.log(area) + shift
+    return math.exp(log_area) if log_area < 709.0 else math.inf
