@@ -51,6 +51,9 @@ bench: $(VENV)/.installed-bench
 	($(BENCH) --benchmark-storage=../.benchmarks/sampling \
 	    --benchmark-json=../.bench-sampling.json test_bench_sampling.py) || status=1; \
 	($(REPORT) report.py ../.bench-sampling.json) || status=1; \
+	($(BENCH) --benchmark-storage=../.benchmarks/logconcave \
+	    --benchmark-json=../.bench-logconcave.json test_bench_logconcave.py) || status=1; \
+	($(REPORT) report_logconcave.py ../.bench-logconcave.json) || status=1; \
 	($(BENCH) --benchmark-storage=../.benchmarks/optim \
 	    --benchmark-json=../.bench-optim.json test_bench_optim.py) || status=1; \
 	($(REPORT) report_optim.py ../.bench-optim.json) || status=1; \

@@ -105,6 +105,16 @@ PAIRS = [
     ("studentt/studentt", lambda: rsft.StudentT(3.0, 0.0, 1.0),
      lambda: rsft.StudentT(3.0, 0.0, 2.0), lambda: stats.t(3.0),
      lambda: stats.t(3.0, 0.0, 2.0), math.log(2.0)),
+    # Gamma(3) / Exp(2): log p/q = 2 log x - x/2 (the constants cancel), sup at x = 4
+    ("gamma/exponential", lambda: rsft.Gamma(3.0), lambda: rsft.Exponential(2.0),
+     lambda: stats.gamma(3.0), lambda: stats.expon(scale=2.0), 2.0 * math.log(4.0) - 2.0),
+    # Gamma(3) / Gamma(2, 1.5): log p/q = log x - x/3 - log 2 + 2 log 1.5, sup at x = 3
+    ("gamma/gamma", lambda: rsft.Gamma(3.0), lambda: rsft.Gamma(2.0, 1.5),
+     lambda: stats.gamma(3.0), lambda: stats.gamma(2.0, scale=1.5),
+     math.log(3.0) - 1.0 - math.log(2.0) + 2.0 * math.log(1.5)),
+    # Beta(2,3) / Gamma(2): p/q = 12 (1-x)^2 e^x is decreasing on [0, 1], sup at x = 0: M = 12
+    ("beta/gamma", lambda: rsft.Beta(2.0, 3.0), lambda: rsft.Gamma(2.0),
+     lambda: stats.beta(2.0, 3.0), lambda: stats.gamma(2.0), math.log(12.0)),
     # mixtures: log_M is an upper bound (sum_k w_k M_k), checked against a numerical sup
     ("mixture/normal", _mix2, lambda: rsft.Normal(0.0, 3.0), _mix2_ref,
      lambda: _norm(0.0, 3.0), None),

@@ -456,3 +456,97 @@ def test_set_backend_round_trip():
     finally:
         rsft.set_backend(original)
     assert rsft.get_backend() == original
+
+
+# ---------------------------------------------------------------------------------------------
+# LogConcaveSampler, Gamma and find_log_M
+# ---------------------------------------------------------------------------------------------
+def _minus_x4(x):
+    return -x ** 4
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda: rsft.LogConcaveSampler(3.0), TypeError, "target must be"),
+    (lambda: rsft.LogConcaveSampler(_minus_x4), ValueError, "support=.*required"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), support=(0, 1)), ValueError,
+     "only with a callable"),
+    (lambda: rsft.LogConcaveSampler(_minus_x4, support=(1.0,)), TypeError, "pair"),
+    (lambda: rsft.LogConcaveSampler(_minus_x4, support=5), TypeError, "pair"),
+    (lambda: rsft.LogConcaveSampler(_minus_x4, support=(2.0, 1.0)), ValueError, "low < high"),
+    (lambda: rsft.LogConcaveSampler(_minus_x4, support=(1.0, 1.0)), ValueError, "more than one"),
+    (lambda: rsft.LogConcaveSampler(_minus_x4, support=(np.nan, 1.0)), ValueError, "NaN"),
+    (lambda: rsft.LogConcaveSampler(_minus_x4, support=("a", 1.0)), TypeError, "support"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), efficiency=0.0), ValueError, "efficiency"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), efficiency=1.0), ValueError, "efficiency"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), efficiency=np.nan), ValueError,
+     "efficiency"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), efficiency="0.9"), TypeError, "efficiency"),
+    (lambda: rsft.LogConcaveSampler(rsft.Beta(2, 2), mode=2.0), ValueError, "mode"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), mode="0"), TypeError, "mode"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), on_violation="ignore"), ValueError,
+     "on_violation"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), max_proposals=0), ValueError,
+     "max_proposals"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(), backend="fortran"), ValueError, "fortran"),
+    (lambda: rsft.LogConcaveSampler(lambda x: np.full(x.shape, np.nan), support=(0, 1)),
+     ValueError, "nan"),
+    (lambda: rsft.LogConcaveSampler(lambda x: np.zeros(3), support=(0, 1)), ValueError,
+     "shape"),
+    (lambda: rsft.LogConcaveSampler(lambda x: x.astype(str), support=(0, 1)), TypeError,
+     "real numbers"),
+    (lambda: rsft.LogConcaveSampler(lambda x: np.full(x.shape, -np.inf), support=(0, 1)),
+     ValueError, "-inf at every"),
+    (lambda: rsft.LogConcaveSampler(lambda x: 0.0 * x, support=(0, np.inf)), ValueError,
+     "does not decay"),
+    (lambda: rsft.LogConcaveSampler(lambda x: x, support=(-np.inf, np.inf)), ValueError,
+     "does not decay"),
+], ids=["target-type", "support-missing", "support-builtin", "support-short", "support-int",
+        "support-reversed", "support-one-point", "support-nan", "support-str", "eff-0",
+        "eff-1", "eff-nan", "eff-str", "mode-outside", "mode-str", "on-violation",
+        "max-proposals", "backend", "logpdf-nan", "logpdf-shape", "logpdf-str",
+        "logpdf-all-minus-inf", "flat-half-line", "linear-line"])
+def test_log_concave_sampler_bad_input(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+@pytest.mark.parametrize("make, exc", [
+    (lambda: rsft.find_log_M(3.0, rsft.Normal()), TypeError),
+    (lambda: rsft.find_log_M(_minus_x4, rsft.Beta(2, 2)), TypeError),       # not a proposal
+    (lambda: rsft.find_log_M(_minus_x4, "normal"), TypeError),
+    (lambda: rsft.find_log_M(_minus_x4, rsft.Normal(), bounds=(1.0, 0.0)), ValueError),
+    (lambda: rsft.find_log_M(_minus_x4, rsft.Normal(), bounds=(np.nan, 1.0)), ValueError),
+    (lambda: rsft.find_log_M(_minus_x4, rsft.Normal(), bounds=3), TypeError),
+    (lambda: rsft.find_log_M(lambda x: np.full(x.shape, np.nan), rsft.Normal()), ValueError),
+    (lambda: rsft.find_log_M(lambda x: x[:2], rsft.Normal()), ValueError),
+    # no envelope: heavier tails than the proposal, or mass where the proposal has none
+    (lambda: rsft.find_log_M(lambda x: -np.abs(x), rsft.Normal()), rsft.NoEnvelopeError),
+    (lambda: rsft.find_log_M(_minus_x4, rsft.Exponential()), rsft.NoEnvelopeError),
+    (lambda: rsft.find_log_M(lambda x: np.full(x.shape, -np.inf), rsft.Normal()),
+     rsft.NoEnvelopeError),
+], ids=["target-number", "proposal-beta", "proposal-str", "bounds-reversed", "bounds-nan",
+        "bounds-int", "logpdf-nan", "logpdf-shape", "heavier-tail", "outside-support",
+        "all-minus-inf"])
+def test_find_log_M_bad_input(make, exc):
+    with pytest.raises(exc):
+        make()
+
+
+def test_gamma_pairs_without_envelope_are_refused():
+    for target, proposal in [(rsft.Gamma(3.0), rsft.Gamma(2.0)),      # log x left over
+                             (rsft.Gamma(2.0), rsft.Gamma(3.0)),      # 1/x at 0
+                             (rsft.Gamma(0.5), rsft.Exponential(1.0)),
+                             (rsft.Gamma(2.0, 2.0), rsft.Exponential(1.0)),
+                             (rsft.Normal(), rsft.Gamma(2.0))]:
+        with pytest.raises(rsft.NoEnvelopeError):
+            rsft.RejectionSampler(target, proposal)
+
+
+def test_far_too_large_log_M_for_a_builtin_pair_warns():
+    with pytest.warns(rsft.LargeLogMWarning, match=r"exact log M = 1\.3598"):
+        s = _good_sampler(log_M=30.0)
+    assert s.log_M == 30.0 and abs(s.exact_log_M - (LOG2 + 2.0 / 3.0)) < 1e-9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _good_sampler(log_M=LOG2 + 2.0 / 3.0 + 0.69)     # within log 2: no warning
+        _article_pair(log_M=LOG2)                        # no envelope at all: no warning

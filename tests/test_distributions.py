@@ -88,6 +88,11 @@ CASES = [
     ("beta-1-3", lambda: rsft.Beta(1.0, 3.0), lambda: stats.beta(1.0, 3.0)),
     ("beta-0.5-0.8", lambda: rsft.Beta(0.5, 0.8), lambda: stats.beta(0.5, 0.8)),
     ("beta-30-12", lambda: rsft.Beta(30.0, 12.0), lambda: stats.beta(30.0, 12.0)),
+    ("gamma-1", lambda: rsft.Gamma(1.0), lambda: stats.gamma(1.0)),
+    ("gamma-3", lambda: rsft.Gamma(3.0), lambda: stats.gamma(3.0)),
+    ("gamma-2.5-scale", lambda: rsft.Gamma(2.5, 0.4), lambda: stats.gamma(2.5, scale=0.4)),
+    ("gamma-0.5", lambda: rsft.Gamma(0.5, 2.0), lambda: stats.gamma(0.5, scale=2.0)),
+    ("gamma-large-shape", lambda: rsft.Gamma(150.0, 0.1), lambda: stats.gamma(150.0, scale=0.1)),
     ("truncnorm-two-sided", lambda: rsft.TruncatedNormal(0.0, 1.0, -1.0, 2.0),
      lambda: _tn_ref(0.0, 1.0, -1.0, 2.0)),
     ("truncnorm-upper-only", lambda: rsft.TruncatedNormal(1.0, 2.0, -INF, 0.5),
@@ -224,6 +229,8 @@ ENDPOINT_CASES = [
     ("beta-2-5", lambda: rsft.Beta(2.0, 5.0), lambda: stats.beta(2.0, 5.0)),  # pdf 0 at both ends
     ("beta-1-3", lambda: rsft.Beta(1.0, 3.0), lambda: stats.beta(1.0, 3.0)),  # pdf(0) = 3
     ("beta-4-1", lambda: rsft.Beta(4.0, 1.0), lambda: stats.beta(4.0, 1.0)),  # pdf(1) = 4
+    ("gamma-1", lambda: rsft.Gamma(1.0, 2.0), lambda: stats.gamma(1.0, scale=2.0)),  # pdf(0) = 1/2
+    ("gamma-3", lambda: rsft.Gamma(3.0), lambda: stats.gamma(3.0)),  # pdf(0) = 0
     ("truncnorm", lambda: rsft.TruncatedNormal(0.0, 1.0, -1.0, 2.0),
      lambda: _tn_ref(0.0, 1.0, -1.0, 2.0)),
     ("truncnorm-far-tail", lambda: rsft.TruncatedNormal(0.0, 1.0, 4.0, INF),
@@ -290,6 +297,11 @@ BAD_VALUES = [
     ("beta-a-neg", lambda: rsft.Beta(-1.0, 2.0)),
     ("beta-a-inf", lambda: rsft.Beta(INF, 1.0)),
     ("beta-b-nan", lambda: rsft.Beta(1.0, NAN)),
+    ("gamma-shape-0", lambda: rsft.Gamma(0.0)),
+    ("gamma-shape-neg", lambda: rsft.Gamma(-2.0)),
+    ("gamma-shape-inf", lambda: rsft.Gamma(INF)),
+    ("gamma-scale-0", lambda: rsft.Gamma(2.0, 0.0)),
+    ("gamma-scale-nan", lambda: rsft.Gamma(2.0, NAN)),
     ("truncnorm-low-eq-high", lambda: rsft.TruncatedNormal(0.0, 1.0, 1.0, 1.0)),
     ("truncnorm-low-gt-high", lambda: rsft.TruncatedNormal(0.0, 1.0, 2.0, 1.0)),
     ("truncnorm-both-inf", lambda: rsft.TruncatedNormal(0.0, 1.0, -INF, INF)),
@@ -334,6 +346,8 @@ BAD_TYPES = [
     ("beta-str", lambda: rsft.Beta("2", 5.0)),
     ("truncnorm-str", lambda: rsft.TruncatedNormal(0.0, 1.0, "low", 1.0)),
     ("studentt-str", lambda: rsft.StudentT("three")),
+    ("gamma-str", lambda: rsft.Gamma("3")),
+    ("gamma-scale-none", lambda: rsft.Gamma(3.0, None)),
 ]
 
 

@@ -5,10 +5,11 @@ import pytest
 
 import rsft.acceptors
 import rsft.finetune
+import rsft.logconcave
 import rsft.losses
 import rsft.sampling
 
-MODULES = [rsft.sampling, rsft.losses, rsft.acceptors, rsft.finetune]
+MODULES = [rsft.sampling, rsft.logconcave, rsft.losses, rsft.acceptors, rsft.finetune]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -72,8 +72,24 @@ def _blocked(ns):
     assert np.array_equal(x[:50_000], ns["first_block"])
 
 
-CHECKS = {"stats": _tour, "model": _pieces, "trainer": _loop, "q": _backend,
-          "first_block": _blocked}
+def _tour_callable(ns):
+    log_M, at = ns["log_M"], ns["at"]
+    exact = np.log(2) + 2 / 3 + 0.5 * np.log(2 * np.pi)
+    assert (round(log_M, 5), round(at, 5)) == (2.27876, 2.66667)
+    assert exact <= log_M <= exact + 1e-6 * (1 + exact) + 1e-12
+
+
+def _log_concave(ns):
+    lcs, st, g = ns["lcs"], ns["st"], ns["g"]
+    assert lcs.efficiency >= 0.99 and g.efficiency >= 0.99
+    assert st.n_evaluated / st.n_accepted < 0.02 and 100 <= lcs.n_pieces <= 200
+    assert lcs.squeeze_area <= 2 * 0.9064024770554771 <= lcs.hat_area   # 2 Gamma(5/4)
+    assert round(float(np.mean(ns["x"] ** 4)), 2) == 0.25
+    assert round(float(ns["y"].mean()), 2) == 3.00
+
+
+CHECKS = {"stats": _tour, "log_M": _tour_callable, "model": _pieces, "trainer": _loop,
+          "q": _backend, "lcs": _log_concave, "first_block": _blocked}
 
 
 def test_readme_python_blocks_run():

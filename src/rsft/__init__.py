@@ -11,11 +11,12 @@ reward acceptors (:mod:`rsft.acceptors`) and the RSFT loop (:mod:`rsft.finetune`
 """
 
 from ._backend import available_backends, get_backend, set_backend
-from .distributions import (Beta, Distribution, Exponential, Laplace, Mixture, Normal,
+from .distributions import (Beta, Distribution, Exponential, Gamma, Laplace, Mixture, Normal,
                             StudentT, TruncatedNormal, Uniform)
-from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, NoEnvelopeError,
-                     ProposalBudgetExceeded)
-from .sampling import RejectionSampler, SamplingStats
+from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, LargeLogMWarning,
+                     NoEnvelopeError, NotLogConcaveError, ProposalBudgetExceeded)
+from .sampling import RejectionSampler, SamplingStats, find_log_M
+from .logconcave import LogConcaveSampler, LogConcaveStats
 from . import acceptors, finetune, losses, models, optim, schedules
 from .optim import SGD, Adagrad, Adam, AdamW, Lion, RMSprop
 from .schedules import (ConstantLR, CosineLR, InverseTimeLR, LinearWarmup, StepLR,
@@ -29,9 +30,10 @@ from .models import (GaussianPolicy, LinearRegression, LogisticRegression, Softm
 __version__ = "0.1.0"
 
 __all__ = [
-    "Beta", "Distribution", "Exponential", "Laplace", "Mixture", "Normal", "StudentT",
-    "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats",
-    "EnvelopeViolationError", "EnvelopeViolationWarning", "NoEnvelopeError",
+    "Beta", "Distribution", "Exponential", "Gamma", "Laplace", "Mixture", "Normal", "StudentT",
+    "TruncatedNormal", "Uniform", "RejectionSampler", "SamplingStats", "LogConcaveSampler",
+    "LogConcaveStats", "find_log_M", "EnvelopeViolationError", "EnvelopeViolationWarning",
+    "NoEnvelopeError", "NotLogConcaveError", "LargeLogMWarning",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
     "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
     "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ConstantLR",

@@ -36,6 +36,14 @@ def rejection_sample_blocks(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64],
            npt.NDArray[np.float64], npt.NDArray[np.intp]]: ...
 
+# The piecewise-exponential hat (_kernels/hat.pxi): LogConcaveSampler's sampling strategy.
+def hat_sample(
+    rng: np.random.Generator, pieces: npt.NDArray[np.float64], guide: npt.NDArray[np.int64],
+    logp: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
+    n: int, prior_rate: float, max_proposals: int, stop_on_violation: bool,
+    violation_tol: float, out: npt.NDArray[np.float64],
+) -> tuple[int, int, int, float, float, float, int, int]: ...
+
 # Loss kernels (_kernels/losses.pxi); float32 or float64 arrays of one dtype per call.
 _F = npt.NDArray[np.floating]
 

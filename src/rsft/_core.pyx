@@ -34,6 +34,7 @@ INLINE_ZIGGURAT = bool(RSFT_INLINE_ZIGGURAT)
 include "program.pxi"
 include "_kernels/bitgen.pxi"
 include "_kernels/sampler.pxi"
+include "_kernels/hat.pxi"
 include "optim.pxi"
 include "_kernels/losses.pxi"
 include "_kernels/acceptors.pxi"

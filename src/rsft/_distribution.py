@@ -34,6 +34,10 @@ class Distribution:
         several; every other family is its own only part)."""
         return [(self, 1.0)]
 
+    def _log_concave(self):
+        """Whether the density is log-concave (what LogConcaveSampler accepts)."""
+        return False
+
     def logpdf(self, x):
         """Log-density at ``x`` (array-like); ``-inf`` outside the support."""
         x = np.asarray(x, dtype=np.float64)
@@ -52,7 +56,8 @@ class Distribution:
         Proposal families draw exactly as the rejection sampler's proposals do (Normal:
         ``loc + scale*standard_normal(n)``, Uniform: ``low + (high-low)*random(n)``,
         Exponential: ``scale*standard_exponential(n)``, Laplace: ``loc + scale*laplace(0, 1, n)``,
-        StudentT: ``loc + scale*standard_t(df, n)``); Beta uses ``Generator.beta``,
+        StudentT: ``loc + scale*standard_t(df, n)``, Gamma: ``scale*standard_gamma(shape, n)``);
+        Beta uses ``Generator.beta``,
         TruncatedNormal rsft's rejection sampler, Mixture ``Generator.choice`` for the
         components and then each component's draws in component order.
         """
@@ -67,10 +72,15 @@ class Distribution:
             rng, self._code, self._proposal_params(), out)
         return out
 
+    def _centre_and_scale(self):
+        """Where the mass is and its spread: where ``find_log_M`` scans around a proposal and
+        ``LogConcaveSampler`` starts its construction; ``(None, None)`` when not known."""
+        return (None, None)
+
     def _proposal_params(self):
         raise TypeError(
             f"{type(self).__name__} cannot be a proposal; proposals are Normal, Uniform, "
-            "Exponential, Laplace or StudentT")
+            "Exponential, Laplace, StudentT or Gamma")
 
     def __repr__(self):
         args = ", ".join(_fmt(v) for v in self._params())

@@ -85,6 +85,36 @@ class Proposal:
     EXPONENTIAL = 2     # p0 * standard_exponential(c)          (scale)
     LAPLACE = 3         # p0 + p1 * laplace(0, 1, c)            (loc, scale)
     STUDENT_T = 4       # p1 + p2 * standard_t(p0, c)           (df, loc, scale)
+    GAMMA = 5           # p1 * standard_gamma(p0, c)            (shape, scale)
+
+
+class Piece:
+    """Columns of one piece of a piecewise-exponential hat (``LogConcaveSampler``; built by
+    :mod:`rsft._hat`, sampled by ``hat_sample``). On its piece, ``log hat(x) = HAT_AT +
+    HAT_SLOPE*(x - ANCHOR)``; the anchor is the end where the hat is highest, so the piece
+    extends ``LENGTH`` (``inf`` for an unbounded tail) from it in ``DIRECTION`` (+1 or -1) and
+    the hat decays by a factor e every ``DECAY = 1/|HAT_SLOPE|`` (0 marks a flat piece, where
+    the hat is constant).
+    The squeeze is ``log hat(x) + GAP_AT + GAP_SLOPE*(x - ANCHOR)`` (``GAP_AT = -inf``: no
+    squeeze). ``CUM_BEFORE`` and ``CUM`` are the hat's cumulative probability before and
+    after the piece (``CUM`` of the last piece is 1.0 exactly); ``SHARE_SCALE`` is
+    ``LENGTH / (CUM - CUM_BEFORE)`` on a flat piece (it turns the piece's share of a uniform
+    into a position) and 0 on a sloped one."""
+
+    ANCHOR = 0
+    DIRECTION = 1
+    LENGTH = 2
+    DECAY = 3
+    HAT_AT = 4
+    HAT_SLOPE = 5
+    GAP_AT = 6
+    GAP_SLOPE = 7
+    CUM_BEFORE = 8
+    CUM = 9
+    SHARE_SCALE = 10
+
+
+PIECE_LEN = len(_members(Piece))
 
 
 class Status:
@@ -211,7 +241,11 @@ def tail(row, side):
     lin = row[Row.LIN_COEF] + sum(row[coef] * side for coef, _ in ABS_SLOTS)
     if lin != 0.0:
         return ("inf", f"{lin:.6g}*x") if lin * side > 0 else None
+    # Student-t terms grow like 2c*log|x|, a Gamma's log term like a*log(x) (only towards +inf:
+    # log(x) is defined on x >= 0)
     t = 2.0 * sum(row[coef] for coef, _, _ in TLOG_SLOTS)
+    if side > 0:
+        t += row[Row.LOG_X_COEF]
     if t != 0.0:
         return ("inf", f"{t:.6g}*log|x|") if t > 0 else None
     limit = row[Row.CONST]
@@ -226,9 +260,11 @@ def tail(row, side):
 def constants():
     """Every declared constant by its C name (what the built module must agree with)."""
     out = {}
-    for prefix, namespace in (("ROW", Row), ("PROPOSAL", Proposal), ("STATUS", Status)):
+    for prefix, namespace in (("ROW", Row), ("PROPOSAL", Proposal), ("STATUS", Status),
+                              ("PIECE", Piece)):
         out.update({f"{prefix}_{k}": v for k, v in _members(namespace).items()})
-    out.update(ROW_LEN=ROW_LEN, MAX_CHUNK=MAX_CHUNK, MIN_CHUNK=MIN_CHUNK, MAX_POW=MAX_POW)
+    out.update(ROW_LEN=ROW_LEN, PIECE_LEN=PIECE_LEN, MAX_CHUNK=MAX_CHUNK, MIN_CHUNK=MIN_CHUNK,
+               MAX_POW=MAX_POW)
     return out
 
 

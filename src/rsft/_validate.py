@@ -183,6 +183,45 @@ def real_array(a, name, *, bool_ok=True):
     return arr
 
 
+def interval(pair, name):
+    """A ``(low, high)`` pair of reals (infinite ends allowed, NaN not) with ``low < high``, as
+    two floats; ``TypeError`` for anything but a pair of reals."""
+    try:
+        lo, hi = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (low, high) of real numbers, got {pair!r}"
+                        ) from None
+    lo = real(lo, f"{name}[0]", finite=False)
+    hi = real(hi, f"{name}[1]", finite=False)
+    if not lo < hi:
+        raise ValueError(f"{name} must have low < high (an interval with more than one "
+                         f"point), got ({lo}, {hi})")
+    return lo, hi
+
+
+def logpdf_values(logpdf, x, *, inf_ok=False):
+    """Call a user's vectorised ``logpdf`` on a read-only view of the float64 array ``x`` and
+    check what it returns: real numbers (``TypeError`` otherwise) of ``x``'s shape, no NaN and,
+    unless ``inf_ok``, no ``+inf`` (``ValueError``: log-densities are finite or ``-inf``).
+    Returns a C-contiguous float64 array; an exception ``logpdf`` raises propagates unchanged."""
+    xv = x.view()
+    xv.flags.writeable = False
+    r = np.asarray(logpdf(xv))
+    if r.dtype.kind not in "iuf":
+        raise TypeError(f"target logpdf must return real numbers; it returned dtype {r.dtype}")
+    if r.shape != x.shape:
+        raise ValueError(
+            f"target logpdf must return an array of shape {x.shape} for an input of shape "
+            f"{x.shape} (it is called on whole arrays of points); it returned shape {r.shape}")
+    r = np.ascontiguousarray(r, dtype=np.float64)
+    bad = np.isnan(r) if inf_ok else np.isnan(r) | (r == np.inf)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"target logpdf returned {r[i]} at x = {x[i]!r}; log-densities "
+                         "must be finite or -inf")
+    return r
+
+
 def array_list(arrays, name):
     """A numpy array or an iterable of them, as a new list (the arrays themselves, not copies).
 

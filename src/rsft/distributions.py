@@ -17,7 +17,7 @@ from .sampling import RejectionSampler
 
 __all__ = [
     "Distribution", "Normal", "Uniform", "Exponential", "Laplace", "Beta", "TruncatedNormal",
-    "StudentT", "Mixture",
+    "StudentT", "Gamma", "Mixture",
 ]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -33,6 +33,9 @@ class _LocScale(Distribution):
     def _params(self):
         return (self.loc, self.scale)
 
+    def _centre_and_scale(self):
+        return (self.loc, self.scale)
+
     def _proposal_params(self):
         return np.array([self.loc, self.scale, 0.0, 0.0])
 
@@ -41,6 +44,9 @@ class Normal(_LocScale):
     """Normal distribution N(loc, scale**2)."""
 
     _code = Proposal.NORMAL
+
+    def _log_concave(self):
+        return True
 
     def _logpdf(self, x):
         z = (x - self.loc) / self.scale
@@ -55,6 +61,9 @@ class Uniform(Distribution):
     """Continuous uniform distribution on [low, high]."""
 
     _code = Proposal.UNIFORM
+
+    def _log_concave(self):
+        return True
 
     def __init__(self, low=0.0, high=1.0):
         self.low = _validate.real(low, "low")
@@ -74,6 +83,9 @@ class Uniform(Distribution):
         return Terms(const=-math.log(self.high - self.low), lo=self.low, hi=self.high,
                      center=0.5 * (self.low + self.high))
 
+    def _centre_and_scale(self):
+        return (0.5 * self.low + 0.5 * self.high, 0.5 * (self.high - self.low))
+
     def _proposal_params(self):
         return np.array([self.low, self.high - self.low, 0.0, 0.0])
 
@@ -82,6 +94,9 @@ class Exponential(Distribution):
     """Exponential distribution with density exp(-x/scale)/scale on [0, inf)."""
 
     _code = Proposal.EXPONENTIAL
+
+    def _log_concave(self):
+        return True
 
     def __init__(self, scale=1.0):
         self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
@@ -95,6 +110,9 @@ class Exponential(Distribution):
     def _terms(self):
         return Terms(const=-math.log(self.scale), lin=-1.0 / self.scale, lo=0.0)
 
+    def _centre_and_scale(self):
+        return (self.scale, self.scale)
+
     def _proposal_params(self):
         return np.array([self.scale, 0.0, 0.0, 0.0])
 
@@ -103,6 +121,9 @@ class Laplace(_LocScale):
     """Laplace (double exponential) distribution with density exp(-|x-loc|/scale)/(2 scale)."""
 
     _code = Proposal.LAPLACE
+
+    def _log_concave(self):
+        return True
 
     def _logpdf(self, x):
         return -np.abs(x - self.loc) / self.scale - math.log(2.0 * self.scale)
@@ -146,6 +167,9 @@ class StudentT(Distribution):
         return Terms(const=self._const(), tlog=[(-0.5 * (self.df + 1.0), self.loc, k)],
                      center=self.loc)
 
+    def _centre_and_scale(self):
+        return (self.loc, self.scale)
+
     def _proposal_params(self):
         return np.array([self.df, self.loc, self.scale, 0.0])
 
@@ -157,8 +181,15 @@ class Beta(Distribution):
         self.a = _validate.real(a, "a", lo=0.0, lo_open=True)
         self.b = _validate.real(b, "b", lo=0.0, lo_open=True)
 
+    def _log_concave(self):
+        return self.a >= 1.0 and self.b >= 1.0
+
     def _params(self):
         return (self.a, self.b)
+
+    def _centre_and_scale(self):
+        a, b = self.a, self.b
+        return (a / (a + b), math.sqrt(a * b / ((a + b + 1.0) * (a + b) * (a + b))))
 
     def _log_beta(self):
         return math.lgamma(self.a) + math.lgamma(self.b) - math.lgamma(self.a + self.b)
@@ -177,6 +208,47 @@ class Beta(Distribution):
 
     def _sample(self, n, rng):
         return rng.beta(self.a, self.b, n)
+
+
+class Gamma(Distribution):
+    """Gamma distribution with ``shape`` k and ``scale`` s: density
+    ``x**(k-1) exp(-x/s) / (Gamma(k) s**k)`` on ``[0, inf)``.
+
+    Its log-density is a ``log x`` term plus a linear term, so every pair with it has an exact
+    envelope; it is log-concave for ``shape >= 1`` (``LogConcaveSampler``) and can be a
+    proposal (``scale*standard_gamma(shape)``).
+    """
+
+    _code = Proposal.GAMMA
+
+    def __init__(self, shape, scale=1.0):
+        self.shape = _validate.real(shape, "shape", lo=0.0, lo_open=True)
+        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
+
+    def _params(self):
+        return (self.shape, self.scale)
+
+    def _log_concave(self):
+        return self.shape >= 1.0
+
+    def _const(self):
+        return -math.lgamma(self.shape) - self.shape * math.log(self.scale)
+
+    def _logpdf(self, x):
+        out = self._const() - x / self.scale
+        if self.shape != 1.0:           # (shape - 1)*log(0) would be 0*-inf at x = 0
+            out = out + (self.shape - 1.0) * np.log(x)
+        return out
+
+    def _terms(self):
+        return Terms(const=self._const(), lin=-1.0 / self.scale, log_x=self.shape - 1.0,
+                     lo=0.0)
+
+    def _centre_and_scale(self):
+        return (self.shape * self.scale, math.sqrt(self.shape) * self.scale)
+
+    def _proposal_params(self):
+        return np.array([self.shape, self.scale, 0.0, 0.0])
 
 
 def _normal_sf(t):
@@ -238,8 +310,15 @@ class TruncatedNormal(Distribution):
                 "is not supported unless the interval is narrower than one scale")
         self._sampler = None
 
+    def _log_concave(self):
+        return True
+
     def _params(self):
         return (self.loc, self.scale, self.low, self.high)
+
+    def _centre_and_scale(self):
+        centre = min(max(self.loc, self.low), self.high)
+        return (centre, min(self.scale, 0.25 * (self.high - self.low)))
 
     def _logpdf(self, x):
         z = (x - self.loc) / self.scale

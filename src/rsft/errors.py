@@ -12,6 +12,7 @@ class EnvelopeViolationError(ValueError):
     def __init__(self, x, log_ratio, log_M):
         self.x = float(x)
         self.log_ratio = float(log_ratio)
+        self.log_M = float(log_M)
         self.suggested_log_M = float(log_M + log_ratio + 1e-9 * max(1.0, abs(log_M)))
         super().__init__(
             f"envelope violated at x = {self.x!r}: log p(x) - log q(x) - log M = "
@@ -19,6 +20,9 @@ class EnvelopeViolationError(ValueError):
             f"samples would not follow the target. log_M >= {self.suggested_log_M:.10g} "
             "covers every proposal seen so far (that is no proof it covers all x); "
             "on_violation='warn' continues instead of raising")
+
+    def __reduce__(self):               # pickle with the attributes, not only the message
+        return (type(self), (self.x, self.log_ratio, self.log_M))
 
 
 class EnvelopeViolationWarning(RuntimeWarning):
@@ -39,6 +43,37 @@ class ProposalBudgetExceeded(RuntimeError):
             f"{self.n_requested} requested samples; raise max_proposals or check the "
             "envelope (acceptance is about 1/M)")
 
+    def __reduce__(self):
+        return (type(self), (self.n_proposed, self.n_accepted, self.n_requested,
+                             self.max_proposals))
+
 
 class NoEnvelopeError(ValueError):
     """The (target, proposal) pair admits no finite envelope M."""
+
+
+class NotLogConcaveError(ValueError):
+    """The target of a :class:`rsft.LogConcaveSampler` is not log-concave (or not a density
+    the method can bound): found at construction, where the chord slopes of ``log p``
+    increase, or while sampling, where ``log p(x)`` rose above the hat or fell below the
+    squeeze. The samples would not follow the target, so none are returned.
+
+    Attributes: ``x`` (where it fails), ``log_p`` (the target's ``log p(x)``), ``bound`` (the
+    value ``log p(x)`` crossed: the chord of the neighbouring points, the hat or the squeeze)
+    and ``points`` (the construction points whose chords show it; empty while sampling).
+    """
+
+    def __init__(self, message, x, log_p, bound, points=()):
+        self.x = float(x)
+        self.log_p = float(log_p)
+        self.bound = float(bound)
+        self.points = tuple(float(p) for p in points)
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.x, self.log_p, self.bound, self.points))
+
+
+class LargeLogMWarning(UserWarning):
+    """A ``log_M`` given for a built-in pair is more than ``log 2`` above the exact one: the
+    acceptance rate falls by the factor ``exp(log_M - exact)`` for nothing."""

@@ -9,9 +9,10 @@ import numpy as np
 from . import _backend, _blocks, _envelope, _validate
 from ._program import Status
 from ._distribution import Distribution
-from .errors import EnvelopeViolationError, EnvelopeViolationWarning, ProposalBudgetExceeded
+from .errors import (EnvelopeViolationError, EnvelopeViolationWarning, LargeLogMWarning,
+                     ProposalBudgetExceeded)
 
-__all__ = ["RejectionSampler", "SamplingStats"]
+__all__ = ["RejectionSampler", "SamplingStats", "find_log_M"]
 
 #: the default budget never exceeds this plus 1000 proposals per requested sample (about
 #: 20 s of compiled sampling): a pair whose M is astronomically large fails instead of hanging.
@@ -19,6 +20,15 @@ _DEFAULT_BUDGET_CAP = 10 ** 9
 #: log p - log q - log M up to this is attributed to floating-point rounding, not a violation
 #: (a relative density error of 1e-9, far below anything a sample could show).
 VIOLATION_TOL = 1e-9
+_LOG_2 = math.log(2.0)
+
+
+def default_budget(proposals_per_sample, n):
+    """The default ``max_proposals`` of a call for ``n`` samples: ``ceil(rate*(20 n + 100)) +
+    10000`` with ``rate`` the expected proposals per sample, capped at ``1e9 + 1000 n``."""
+    cap = _DEFAULT_BUDGET_CAP + 1000 * n
+    b = proposals_per_sample * (20.0 * n + 100.0) + 10000.0
+    return cap if not b < cap else int(math.ceil(b))
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ class RejectionSampler:
         unnormalised). A callable is called once per chunk with a read-only 1-D float64 array
         and must return real log-densities of the same shape (``-inf`` allowed, NaN and ``+inf``
         are errors); an exception it raises propagates unchanged.
-    proposal : Normal, Uniform, Exponential, Laplace or StudentT
+    proposal : Normal, Uniform, Exponential, Laplace, StudentT or Gamma
     log_M : float, optional
         ``log M``. For a built-in pair it is computed exactly when omitted (``log_M`` attribute);
         a pair with no finite envelope raises :class:`rsft.NoEnvelopeError` (a ``ValueError``)
@@ -81,7 +91,8 @@ class RejectionSampler:
     whose length depends only on the counts so far (at most 65536 proposals); for each
     chunk of ``c``, first ``c`` proposal draws (Normal: ``loc + scale*standard_normal``;
     Uniform: ``low + (high-low)*random``; Exponential: ``scale*standard_exponential``; Laplace:
-    ``loc + scale*laplace(0, 1)``; StudentT: ``loc + scale*standard_t(df)``), then ``c``
+    ``loc + scale*laplace(0, 1)``; StudentT: ``loc + scale*standard_t(df)``; Gamma:
+    ``scale*standard_gamma(shape)``), then ``c``
     ``Generator.random`` uniforms. The same seed gives the same samples and leaves the
     Generator in the same state on both backends.
 
@@ -94,7 +105,8 @@ class RejectionSampler:
       and on the whole support of ``p``, or ``p/q`` is unbounded and no ``M`` exists: a
       wider ``Normal`` for a Gaussian-tailed target, ``Laplace`` or ``StudentT`` for heavier
       tails (for a Student t target, a ``StudentT`` proposal with ``df`` no larger than the
-      target's), ``Uniform`` over a bounded support, ``Exponential`` on ``[0, inf)``.
+      target's), ``Uniform`` over a bounded support, ``Exponential`` or ``Gamma`` on
+      ``[0, inf)``.
       Centre it near the target's mode with a similar spread: a normalised target is
       accepted at rate ``1/M``, so the closer ``q`` is to ``p``, the closer ``M`` is to 1
       and the fewer proposals are wasted.
@@ -103,13 +115,19 @@ class RejectionSampler:
     * Callable target: ``log_M`` must be ``sup_x [log p(x) - log q(x)]`` with ``log p`` as your
       callable computes it (an unnormalised ``log p`` is fine: ``M`` absorbs the constant).
       Derive it by hand where you can: set the derivative of ``log p - log q`` to zero and
-      check the tails go to ``-inf`` (see the example below). Otherwise bound it numerically:
-      the maximum of ``log p(x) - proposal.logpdf(x)`` over a fine grid that covers both
-      densities' mass, plus a small margin (a larger ``log_M`` stays correct and only lowers
-      the acceptance rate by the factor ``exp(-margin)``), and rely on the envelope watch:
-      every examined proposal is checked, and one above the bound (by more than 1e-9) raises
-      :class:`rsft.EnvelopeViolationError` with the offending ``x`` and a
+      check the tails go to ``-inf`` (see the example below). Otherwise bound it numerically
+      with :func:`rsft.find_log_M` (a dense scan plus a local zoom, with a margin of
+      ``1e-6 (1 + |log M|)``; a larger ``log_M`` stays correct and only lowers the acceptance
+      rate by the factor ``exp(-margin)``), and rely on the envelope watch: a bound found
+      numerically is no proof, so every examined proposal is checked, and one above the bound
+      (by more than 1e-9) raises :class:`rsft.EnvelopeViolationError` with the offending
+      ``x``, its ``log_ratio`` (the excess ``log p - log q - log M`` there) and a
       ``suggested_log_M`` (``on_violation="warn"`` finishes and warns instead).
+    * A log-concave target (a normal-like, gamma-like or logistic-like bump) needs no proposal
+      and no ``M`` at all: :class:`rsft.LogConcaveSampler` builds and checks its own hat.
+    * For a built-in pair, a ``log_M`` more than ``log 2`` above the exact one draws a
+      :class:`rsft.LargeLogMWarning` (it only lowers the acceptance rate) naming the exact
+      value (attribute ``exact_log_M``).
 
     Examples
     --------
@@ -128,13 +146,15 @@ class RejectionSampler:
 
     A callable, unnormalised target ``log p(x) = -(x - 2)^2 / 2`` with the same proposal:
     ``log p - log q = -(x - 2)^2/2 + x^2/8 + log 2 + log(2 pi)/2`` peaks at ``x = 8/3``, so
-    ``log M = 2/3 + log 2 + log(2 pi)/2``; a grid search finds the same bound:
+    ``log M = 2/3 + log 2 + log(2 pi)/2``; :func:`rsft.find_log_M` finds the same bound
+    numerically (plus its margin of ``1e-6 (1 + |log M|)``) and the point:
 
+    >>> from rsft import find_log_M
     >>> logp = lambda x: -0.5 * (x - 2.0) ** 2
     >>> log_M = 2 / 3 + np.log(2) + 0.5 * np.log(2 * np.pi)
-    >>> grid = np.linspace(-30, 30, 600_001)
-    >>> round(float(np.max(logp(grid) - Normal(0, 2).logpdf(grid))), 6), round(float(log_M), 6)
-    (2.278752, 2.278752)
+    >>> found, at = find_log_M(logp, Normal(0, 2))
+    >>> round(float(log_M), 6), round(found, 5), round(at, 5)
+    (2.278752, 2.27876, 2.66667)
     >>> y = RejectionSampler(logp, Normal(0, 2), log_M=log_M).sample(10_000, rng=1)
     >>> round(float(y.mean()), 1)
     2.0
@@ -144,8 +164,8 @@ class RejectionSampler:
                  on_violation="raise", backend=None):
         if not isinstance(proposal, Distribution) or proposal._code is None:
             raise TypeError(
-                "proposal must be one of rsft.Normal, Uniform, Exponential, Laplace or "
-                f"StudentT; got {type(proposal).__name__}")
+                "proposal must be one of rsft.Normal, Uniform, Exponential, Laplace, StudentT "
+                f"or Gamma; got {type(proposal).__name__}")
         if log_M is not None:
             log_M = _validate.real(log_M, "log_M", expected="a real number or None")
         if isinstance(target, Distribution):
@@ -167,6 +187,12 @@ class RejectionSampler:
             max_proposals = _validate.count(max_proposals, "max_proposals", minimum=1)
         if on_violation not in ("raise", "warn"):
             raise ValueError(f"on_violation must be 'raise' or 'warn', got {on_violation!r}")
+        if exact is not None and log_M > exact + _LOG_2:
+            warnings.warn(LargeLogMWarning(
+                f"log_M = {log_M:.6g} is {log_M - exact:.3g} above the exact log M = "
+                f"{exact:.10g} of {target!r} / {proposal!r}: the acceptance rate falls by "
+                f"the factor {math.exp(min(log_M - exact, 700.0)):.3g} for nothing; omit "
+                "log_M to use the exact one"), stacklevel=2)
         self.target = target
         self.proposal = proposal
         self.log_M = log_M
@@ -187,30 +213,11 @@ class RejectionSampler:
     def _budget(self, n):
         if self.max_proposals is not None:
             return self.max_proposals
-        cap = _DEFAULT_BUDGET_CAP + 1000 * n
-        m = math.exp(min(self.log_M, 700.0))
-        b = m * (20.0 * n + 100.0) + 10000.0
-        return cap if not b < cap else int(math.ceil(b))
+        return default_budget(math.exp(min(self.log_M, 700.0)), n)
 
     def _logp(self, x):
         """Call the user's logpdf on a read-only chunk and check what it returns."""
-        xv = x.view()
-        xv.flags.writeable = False
-        r = np.asarray(self._callable(xv))
-        if r.dtype.kind not in "iuf":
-            raise TypeError(
-                f"target logpdf must return real numbers; it returned dtype {r.dtype}")
-        if r.shape != x.shape:
-            raise ValueError(
-                f"target logpdf must return an array of shape {x.shape} for an input of shape "
-                f"{x.shape} (it is called on whole chunks); it returned shape {r.shape}")
-        r = np.ascontiguousarray(r, dtype=np.float64)
-        bad = np.isnan(r) | (r == np.inf)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"target logpdf returned {r[i]} at x = {x[i]!r}; log-densities "
-                             "must be finite or -inf")
-        return r
+        return _validate.logpdf_values(self._callable, x)
 
     def sample_with_stats(self, n, rng=None, *, n_threads=None, block_size=None):
         """Draw ``n`` samples of the target; return ``(samples, SamplingStats)``.
@@ -296,3 +303,64 @@ class RejectionSampler:
     def sample(self, n, rng=None, *, n_threads=None, block_size=None):
         """Draw ``n`` samples of the target (see :meth:`sample_with_stats`)."""
         return self.sample_with_stats(n, rng, n_threads=n_threads, block_size=block_size)[0]
+
+
+def find_log_M(target, proposal, *, bounds=None):
+    """A numerical bound of ``sup_x [log p(x) - log q(x)]``: a ``log_M`` for
+    :class:`RejectionSampler` with a callable target, and the point where it was found.
+
+    A dense vectorised scan (200,001 points over ``bounds``, plus points out to ``2**40``
+    proposal scales on an infinite side, to see whether the ratio keeps growing), then a local
+    zoom around the best point (6 rescans of 401 points). The returned value is the largest
+    ``log p - log q`` found plus a stated margin of ``1e-6 * (1 + |value|)`` (so the
+    acceptance rate is lowered by about that fraction).
+
+    It is a bound found numerically, **not a proof**: a spike narrower than the scan's spacing
+    can be missed. The samplers' envelope watch stays the guard: a proposal above the bound
+    raises :class:`rsft.EnvelopeViolationError` with a ``suggested_log_M``.
+
+    Parameters
+    ----------
+    target : callable or Distribution
+        A vectorised ``logpdf(x) -> ndarray`` (may be unnormalised: ``M`` absorbs the
+        constant), or a built-in distribution (whose exact ``log M`` ``RejectionSampler``
+        computes itself).
+    proposal : Normal, Uniform, Exponential, Laplace, StudentT or Gamma
+    bounds : (low, high), optional
+        The interval to scan (infinite ends allowed). Default: the proposal's support, scanned
+        densely over 60 proposal scales around its centre.
+
+    Returns
+    -------
+    (log_M, x) : (float, float)
+
+    Raises
+    ------
+    NoEnvelopeError
+        The ratio grows towards an infinite end of the scan, is infinite somewhere, or the
+        target is positive where the proposal is not.
+
+    Examples
+    --------
+    >>> import numpy as np, rsft
+    >>> log_M, x = rsft.find_log_M(lambda x: -0.5 * (x - 2.0) ** 2, rsft.Normal(0, 2))
+    >>> round(x, 4), round(log_M, 5)      # exact: x = 8/3, 2/3 + log 2 + log(2 pi)/2
+    (2.6667, 2.27876)
+    """
+    if not isinstance(proposal, Distribution) or proposal._code is None:
+        raise TypeError(
+            "proposal must be one of rsft.Normal, Uniform, Exponential, Laplace, StudentT or "
+            f"Gamma; got {type(proposal).__name__}")
+    if isinstance(target, Distribution):
+        logpdf = target.logpdf
+    elif callable(target):
+        def logpdf(x):
+            return _validate.logpdf_values(target, x)
+    else:
+        raise TypeError(
+            "target must be an rsft distribution or a callable logpdf(x) -> ndarray; got "
+            f"{type(target).__name__}")
+    if bounds is not None:
+        bounds = _validate.interval(bounds, "bounds")
+    log_M, x = _envelope.find_log_M(logpdf, proposal, bounds)
+    return float(log_M), float(x)

@@ -19,6 +19,10 @@ cdef extern from "numpy/random/distributions.h":
     double random_standard_exponential(bitgen_t *bitgen_state) nogil
     double random_laplace(bitgen_t *bitgen_state, double loc, double scale) nogil
     double random_standard_t(bitgen_t *bitgen_state, double df) nogil
+    double random_standard_gamma(bitgen_t *bitgen_state, double shape) nogil
+    # (Generator.standard_exponential(c) is this fill: the same stream)
+    void random_standard_exponential_fill(bitgen_t *bitgen_state, Py_ssize_t cnt,
+                                          double *out) nogil
 
 cdef extern from "draws.h":
     int RSFT_HAVE_PCG_FAST

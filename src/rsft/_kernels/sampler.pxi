@@ -152,6 +152,9 @@ cdef void fill_proposals(bitgen_t *bg, int fast, int family, const double *p, do
     elif family == PROPOSAL_LAPLACE:
         for i in range(c):
             x[i] = p0 + p1 * random_laplace(bg, 0.0, 1.0)
+    elif family == PROPOSAL_GAMMA:
+        for i in range(c):
+            x[i] = p1 * random_standard_gamma(bg, p0)
     else:
         for i in range(c):
             x[i] = p1 + p2 * random_standard_t(bg, p0)

@@ -44,6 +44,8 @@ def draw_proposals(rng, code, params, out):
         out[:] = params[0] * rng.standard_exponential(c)
     elif code == Proposal.LAPLACE:
         out[:] = params[0] + params[1] * rng.laplace(0.0, 1.0, c)
+    elif code == Proposal.GAMMA:
+        out[:] = params[1] * rng.standard_gamma(params[0], c)
     else:
         out[:] = params[1] + params[2] * rng.standard_t(params[0], c)
 

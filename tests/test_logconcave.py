@@ -1,0 +1,302 @@
+"""rsft.LogConcaveSampler against independent oracles, refusals of non-log-concave targets, and
+the hat's own guarantees; every sampling test on every available backend.
+
+* Samples pass a Kolmogorov-Smirnov test against scipy.stats' cdf (n = 20000 per case, fixed
+  seeds, reject at ALPHA = 1e-3): Normal, Uniform, Gamma(1), Gamma(3), Beta(2, 5), two
+  TruncatedNormals, Laplace, and two callables (unnormalised -x**4 against scipy's gennorm(4),
+  a logistic log-density against scipy's logistic).
+* The acceptance rate is at least the requested efficiency minus 4 standard errors, the target
+  is called on at most 0.02 points per sample, and ``squeeze_area <= integral <= hat_area``.
+* Refusals: a bimodal mixture, Student t, x**2-growing log-densities, Beta(0.5, 0.5) and more
+  are refused at construction; a target that changes after construction is caught while
+  sampling (raise, or warn and finish).
+"""
+from __future__ import annotations
+
+import math
+import pickle
+import zlib
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+import rsft
+from rsft import _hat
+from rsft._program import Piece
+
+BACKENDS = rsft.available_backends()
+N = 20_000
+ALPHA = 1e-3       # KS significance level
+ACC_Z = 4.0        # acceptance: at least the requested efficiency minus 4 standard errors
+
+
+def _seed(*parts) -> int:
+    return zlib.crc32("/".join(map(str, parts)).encode())
+
+
+def _quartic(x):
+    return -x ** 4
+
+
+def _logistic(x):
+    a = np.abs(x)
+    return -a - 2.0 * np.log1p(np.exp(-a))
+
+
+# (id, target, construction keywords, scipy reference, integral of exp(logpdf))
+CASES = [
+    ("normal", lambda: rsft.Normal(0.5, 2.0), {}, stats.norm(0.5, 2.0), 1.0),
+    ("uniform", lambda: rsft.Uniform(-1.0, 2.0), {}, stats.uniform(-1.0, 3.0), 1.0),
+    ("gamma-1", lambda: rsft.Gamma(1.0), {}, stats.gamma(1.0), 1.0),
+    ("gamma-3", lambda: rsft.Gamma(3.0), {}, stats.gamma(3.0), 1.0),
+    ("gamma-3-scaled", lambda: rsft.Gamma(3.0, 0.01), {}, stats.gamma(3.0, scale=0.01), 1.0),
+    ("beta-2-5", lambda: rsft.Beta(2.0, 5.0), {}, stats.beta(2.0, 5.0), 1.0),
+    ("truncnorm", lambda: rsft.TruncatedNormal(0.0, 1.0, -1.0, 2.0), {},
+     stats.truncnorm(-1.0, 2.0), 1.0),
+    ("truncnorm-tail", lambda: rsft.TruncatedNormal(0.0, 1.0, 3.0, np.inf), {},
+     stats.truncnorm(3.0, np.inf), 1.0),
+    ("laplace", lambda: rsft.Laplace(1.0, 0.5), {}, stats.laplace(1.0, 0.5), 1.0),
+    ("quartic-callable", lambda: _quartic, {"support": (-np.inf, np.inf)}, stats.gennorm(4.0),
+     2.0 * math.gamma(1.25)),
+    ("logistic-callable", lambda: _logistic, {"support": (-np.inf, np.inf)}, stats.logistic(),
+     1.0),
+    ("narrow-far-callable", lambda: (lambda x: -0.5 * ((x - 1e4) / 1e-3) ** 2),
+     {"support": (-np.inf, np.inf), "mode": 1e4}, stats.norm(1e4, 1e-3),
+     1e-3 * math.sqrt(2.0 * math.pi)),
+]
+IDS = [c[0] for c in CASES]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, make, kw, ref, integral", CASES, ids=IDS)
+def test_samples_match_scipy(name, make, kw, ref, integral, backend):
+    s = rsft.LogConcaveSampler(make(), backend=backend, **kw)
+    x, st = s.sample_with_stats(N, rng=_seed(name, backend))
+    assert x.shape == (N,) and st.n_accepted == N
+    assert stats.kstest(x, ref.cdf).pvalue > ALPHA
+    eff = s.requested_efficiency
+    assert s.efficiency >= eff
+    assert st.acceptance_rate >= eff - ACC_Z * eff * math.sqrt((1.0 - eff) / N)
+    assert st.n_evaluated / st.n_accepted <= 0.02
+    assert st.max_excess <= 1e-9
+    assert s.squeeze_area <= integral * (1.0 + 1e-12)
+    assert integral <= s.hat_area * (1.0 + 1e-12)
+    lo, hi = ref.support()
+    assert x.min() >= lo and x.max() <= hi
+
+
+@pytest.mark.parametrize("efficiency", [0.5, 0.9, 0.999])
+def test_requested_efficiency_is_reached(efficiency):
+    s = rsft.LogConcaveSampler(rsft.Gamma(3.0), efficiency=efficiency)
+    assert efficiency <= s.efficiency == s.squeeze_area / s.hat_area
+    _, st = s.sample_with_stats(N, rng=_seed("eff", efficiency))
+    se = efficiency * math.sqrt((1.0 - efficiency) / N)
+    assert st.acceptance_rate >= efficiency - ACC_Z * se
+    # the target is asked about the proposals between squeeze and hat only
+    assert st.n_evaluated <= (1.0 - efficiency) * st.n_proposed * 1.1 + 100
+
+
+def test_construction_calls_are_few_and_vectorised():
+    calls = []
+
+    def lp(x):
+        calls.append(x.size)
+        return -0.5 * x * x
+
+    s = rsft.LogConcaveSampler(lp, support=(-np.inf, np.inf))
+    assert len(calls) <= 12 and sum(calls) == s.n_setup_evaluations
+    calls.clear()
+    s.sample(100_000, rng=0)
+    # one call per chunk at most, with every in-between point of the chunk
+    assert 1 <= len(calls) <= 10 and sum(calls) <= 0.02 * 100_000
+
+
+def test_chords_bound_the_log_density():
+    """The hat lies above and the squeeze below log p on every piece (checked densely)."""
+    s = rsft.LogConcaveSampler(rsft.Gamma(3.0))
+    pieces = s._hat.pieces
+    for row in pieces:
+        length = min(row[Piece.LENGTH], 50.0)
+        t = np.linspace(0.0, length, 41)
+        x = row[Piece.ANCHOR] + row[Piece.DIRECTION] * t
+        log_hat = row[Piece.HAT_AT] + row[Piece.HAT_SLOPE] * (x - row[Piece.ANCHOR])
+        lp = rsft.Gamma(3.0).logpdf(x)
+        assert np.all(lp <= log_hat + 1e-9 * (1 + np.abs(log_hat)))
+        if row[Piece.GAP_AT] > -np.inf:
+            sq = log_hat + row[Piece.GAP_AT] + row[Piece.GAP_SLOPE] * (x - row[Piece.ANCHOR])
+            assert np.all(sq <= lp + 1e-9 * (1 + np.abs(lp)))
+    assert pieces[-1, Piece.CUM] == 1.0
+    assert np.all(np.diff(pieces[:, Piece.CUM]) > 0.0)
+
+
+# (parity of both backends: tests/test_parity.py; bad arguments: tests/test_bad_input.py)
+
+
+def test_draw_order_is_documented_stream():
+    """One chunk: c uniforms, c standard exponentials, c uniforms (the reference's order)."""
+    s = rsft.LogConcaveSampler(rsft.Exponential(1.0), backend="numpy")
+    rng = np.random.default_rng(7)
+    s.sample(100, rng)
+    c = rsft._reference.chunk_length(100, 0, 0, 1.0 / s.efficiency, 0, 10 ** 9)
+    ref = np.random.default_rng(7)
+    ref.random(c), ref.standard_exponential(c), ref.random(c)
+    assert rng.bit_generator.state == ref.bit_generator.state
+
+
+# ---------------------------------------------------------------------------------------------
+# refusals: never a silently wrong sample
+# ---------------------------------------------------------------------------------------------
+_bimodal = rsft.Mixture([rsft.Normal(-3.0, 1.0), rsft.Normal(3.0, 1.0)], [0.5, 0.5])
+
+
+@pytest.mark.parametrize("target, kw", [
+    (_bimodal.logpdf, {"support": (-np.inf, np.inf)}),
+    (_bimodal.logpdf, {"support": (-np.inf, np.inf), "mode": 3.0}),
+    (stats.t(3.0).logpdf, {"support": (-np.inf, np.inf)}),
+    (stats.t(30.0).logpdf, {"support": (-np.inf, np.inf)}),
+    (lambda x: 0.5 * x ** 2, {"support": (-np.inf, np.inf)}),
+    (lambda x: x ** 2, {"support": (-1.0, 2.0)}),
+    (lambda x: -x ** 2 + 0.1 * x ** 4, {"support": (-np.inf, np.inf)}),
+    (lambda x: -np.sqrt(np.abs(x)), {"support": (-np.inf, np.inf)}),
+    (stats.beta(0.5, 0.5).logpdf, {"support": (0.0, 1.0)}),
+    (stats.gamma(0.5).logpdf, {"support": (0.0, np.inf)}),
+    (lambda x: np.where(np.abs(x - 1.0) < 0.5, -np.inf, -0.5 * x * x),
+     {"support": (-np.inf, np.inf)}),                              # a hole in the support
+], ids=["bimodal", "bimodal-mode", "student-t3", "student-t30", "x2-growing",
+        "x2-on-interval", "x4-growing", "sqrt-cusp", "beta-half", "gamma-half", "hole"])
+def test_not_log_concave_refused_at_construction(target, kw):
+    with pytest.raises(rsft.NotLogConcaveError) as ei:
+        rsft.LogConcaveSampler(target, **kw)
+    e = ei.value
+    assert isinstance(e, ValueError)
+    assert "not log-concave" in str(e) or "unbounded" in str(e)
+    if e.points:          # the chord check names three points around x
+        assert len(e.points) == 3 and e.points[0] < e.x < e.points[2]
+        assert e.log_p < e.bound
+
+
+@pytest.mark.parametrize("target", [
+    rsft.StudentT(3.0), rsft.Beta(0.5, 0.5), rsft.Beta(2.0, 0.9), rsft.Gamma(0.7), _bimodal,
+], ids=repr)
+def test_builtin_families_that_are_not_log_concave_are_refused(target):
+    with pytest.raises(rsft.NotLogConcaveError, match="not log-concave"):
+        rsft.LogConcaveSampler(target)
+
+
+class _Switching:
+    """-x^2/2 during construction; afterwards shifted by ``shift`` (a changed target: above
+    the hat for shift > 0, below the squeeze for shift < 0)."""
+
+    def __init__(self, shift):
+        self.shift, self.built = shift, False
+
+    def __call__(self, x):
+        return -0.5 * x * x + (self.shift if self.built else 0.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shift, where", [(1.0, "above the hat"), (-1.0, "below the squeeze")])
+def test_violation_caught_while_sampling(shift, where, backend):
+    f = _Switching(shift)
+    s = rsft.LogConcaveSampler(f, support=(-np.inf, np.inf), backend=backend)
+    f.built = True
+    with pytest.raises(rsft.NotLogConcaveError, match=where) as ei:
+        s.sample(10_000, rng=1)
+    e = ei.value
+    assert e.log_p == pytest.approx(-0.5 * e.x * e.x + shift, rel=1e-12, abs=1e-12)
+    assert (e.log_p > e.bound) if shift > 0 else (e.log_p < e.bound)
+    assert e.points == ()
+    f2 = _Switching(shift)
+    s = rsft.LogConcaveSampler(f2, support=(-np.inf, np.inf), on_violation="warn",
+                               backend=backend)
+    f2.built = True
+    with pytest.warns(rsft.EnvelopeViolationWarning, match="not log-concave"):
+        x, st = s.sample_with_stats(10_000, rng=1)
+    assert x.shape == (10_000,) and st.max_excess > 1e-9
+
+
+def test_exceptions_pickle_with_their_attributes():
+    errors = [rsft.NotLogConcaveError("msg", 1.5, -2.0, -1.0, (1.0, 1.5, 2.0)),
+              rsft.EnvelopeViolationError(0.3, 0.1, 1.2),
+              rsft.ProposalBudgetExceeded(10, 2, 5, 10)]
+    for e in errors:
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is type(e) and str(back) == str(e)
+        assert vars(back) == vars(e)
+
+
+# ---------------------------------------------------------------------------------------------
+# budgets and bad input
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_proposal_budget(backend):
+    s = rsft.LogConcaveSampler(rsft.Normal(), max_proposals=500, backend=backend)
+    with pytest.raises(rsft.ProposalBudgetExceeded) as ei:
+        s.sample(10_000, rng=0)
+    assert ei.value.n_proposed <= 500 and ei.value.n_requested == 10_000
+    assert s._budget(10) == 500
+    d = rsft.LogConcaveSampler(rsft.Normal())
+    assert d._budget(1000) == math.ceil(20_100 / d.efficiency + 10_000)
+
+
+def test_construction_budget(monkeypatch):
+    """Construction stops with a clear error, never hangs: a needle narrower than the spacing
+    of doubles there cannot be refined; a hat that needs more points than the budget."""
+    calls = []
+
+    def needle(x):
+        calls.append(x.size)
+        return -0.5 * ((x - 3.3e6) / 1e-9) ** 2
+
+    with pytest.raises(ValueError, match="could not build a hat"):
+        rsft.LogConcaveSampler(needle, support=(-np.inf, np.inf))
+    assert sum(calls) <= _hat.MAX_POINTS and len(calls) <= _hat.MAX_ROUNDS + 1
+    # a needle that doubles can resolve is found, with or without a mode
+    for mode in (None, 1e3):
+        s = rsft.LogConcaveSampler(lambda x: -0.5 * ((x - 1e3) / 1e-7) ** 2,
+                                   support=(-np.inf, np.inf), mode=mode)
+        assert abs(np.mean(s.sample(1000, rng=0)) - 1e3) < 1e-7
+    monkeypatch.setattr(_hat, "MAX_POINTS", 150)
+    calls.clear()
+    with pytest.raises(ValueError, match="at most 150 points"):
+        rsft.LogConcaveSampler(lambda x: calls.append(x.size) or -0.5 * x * x,
+                               support=(-np.inf, np.inf), efficiency=0.9999)
+    assert sum(calls) <= 150
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_n_rng_and_logpdf_errors_while_sampling(backend):
+    s = rsft.LogConcaveSampler(rsft.Normal(), backend=backend)
+    with pytest.raises(TypeError):
+        s.sample(1.5)
+    with pytest.raises(ValueError):
+        s.sample(-1)
+    with pytest.raises(TypeError):
+        s.sample(10, rng="seed")
+    x, st = s.sample_with_stats(0, rng=0)
+    assert x.shape == (0,) and x.dtype == np.float64 and st.n_proposed == 0
+
+    class Boom(Exception):
+        pass
+
+    state = {"built": False}
+
+    def lp(x):
+        if state["built"]:
+            raise Boom("from the target")
+        return -0.5 * x * x
+
+    s = rsft.LogConcaveSampler(lp, support=(-np.inf, np.inf), backend=backend)
+    state["built"] = True
+    with pytest.raises(Boom):
+        s.sample(100_000, rng=0)
+
+
+def test_normalising_constant_is_bracketed():
+    """For exp(-x^4) (integral 2 Gamma(5/4)) the areas bracket the integral within 1%."""
+    s = rsft.LogConcaveSampler(_quartic, support=(-np.inf, np.inf))
+    z = 2.0 * special.gamma(1.25)
+    assert s.squeeze_area <= z <= s.hat_area
+    assert s.hat_area / s.squeeze_area <= 1.0 / 0.99 + 1e-12
+    assert "LogConcaveSampler" in repr(s) and "n_pieces" in repr(s)
