@@ -297,25 +297,63 @@ def demo_moulding(seed, backend):
 # 4. Contextual bandit
 # ---------------------------------------------------------------------------------------------
 
-def demo_bandit(seed, backend):
-    """Softmax policy, 5 actions, reward linear in the context; three acceptors."""
+class LinearReward:
+    """``r(x, a) = x . theta_a + c_a``, the bandit's reward. A module-level class (not a closure),
+    so trainers built on it pickle and can be sent to Dask workers."""
+
+    def __init__(self, theta, bias):
+        self.theta, self.bias = theta, bias
+
+    def table(self, X):
+        """The reward of every action for every context, shape ``(n_contexts, n_actions)``."""
+        return X @ self.theta + self.bias
+
+    def __call__(self, X, actions, rng):
+        return np.take_along_axis(self.table(X), actions, axis=1)
+
+
+def bandit_problem():
+    """The bandit of demo 4 (fixed instance): ``(reward, X, w0, b0)``, contexts ``X`` of shape
+    (200, 3), 5 actions, and the reference policy's weights ``w0``, ``b0``."""
     d, k, n = 3, 5, 200
     inst = np.random.default_rng(12345)
     theta = inst.normal(0.0, 1.0, (d, k))
     bias = inst.normal(0.0, 0.5, k)
     X = inst.normal(0.0, 1.0, (n, d))
-    table = X @ theta + bias
     w0 = inst.normal(0.0, 0.5, (d, k))
     b0 = inst.normal(0.0, 0.5, k)
+    return LinearReward(theta, bias), X, w0, b0
 
-    def reward(X_, a, rng):
-        return np.take_along_axis(X_ @ theta + bias, a, axis=1)
+
+def _bandit_reference(w0, b0, backend):
+    pol = SoftmaxPolicy(*w0.shape, backend=backend)
+    pol.params[0][...] = w0
+    pol.params[1][...] = b0
+    return pol
+
+
+def bandit_trainer(beta, *, n_candidates=16, epochs=20, lr=0.05, backend=None):
+    """An RSFT trainer of the demo-4 bandit with statistical RS at ``beta`` (exact ``r_max``),
+    proposals from the reference policy, Adam at a constant ``lr``. Module-level and built
+    from picklable parts, so ``rsft.dask.map_trainings(bandit_trainer, betas, ...)`` can run a
+    sweep on Dask workers."""
+    reward, X, w0, b0 = bandit_problem()
+    table = reward.table(X)
+    pol = _bandit_reference(w0, b0, backend)
+    opt = optim.Adam(pol.params, lr=lr, backend=backend)
+    return RSFTTrainer(pol, reward, acceptors.StatisticalRS(beta, r_max=table.max(axis=1)), X,
+                       n_candidates=n_candidates, proposal="reference", epochs=epochs,
+                       optimizer=opt, backend=backend, reward_table=table)
+
+
+def demo_bandit(seed, backend):
+    """Softmax policy, 5 actions, reward linear in the context; three acceptors."""
+    reward, X, w0, b0 = bandit_problem()
+    table = reward.table(X)
+    (n, d), k = X.shape, table.shape[1]
 
     def reference(be):
-        pol = SoftmaxPolicy(d, k, backend=be)
-        pol.params[0][...] = w0
-        pol.params[1][...] = b0
-        return pol
+        return _bandit_reference(w0, b0, be)
 
     beta = 1.0
     best = float(np.mean(table.max(axis=1)))

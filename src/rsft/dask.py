@@ -1,0 +1,144 @@
+"""rsft on a Dask cluster: the same blocked work as one process, spread over Dask tasks.
+
+Install with ``pip install 'rsft[dask]'``. rsft grows no cluster of its own: these functions
+build Dask graphs, and whichever scheduler is active runs them (the synchronous or threaded
+scheduler, or a ``distributed.Client`` connected to any cluster).
+
+Every function here follows the blocked-stream contract of :mod:`rsft._blocks`: the work is cut
+into blocks, block ``b`` draws from ``child_generators(rng, n_blocks)[b]`` (``rng.spawn``), and
+the results are put back in block order. So a result depends on the seed and the block layout,
+never on the scheduler, the number of workers or the order in which tasks ran, and it equals
+what one process computes with the same blocks:
+
+* :func:`sample_array` ``(sampler, n, chunks, rng).compute()`` equals
+  ``sampler.sample(n, rng, n_threads=1, block_size=chunks)``;
+* :func:`accept` on rewards chunked by rows equals the acceptor's in-process blocked
+  acceptance with the same row blocks;
+* :func:`map_trainings` ``(make_trainer, grid, rounds, rng)`` equals
+  ``[make_trainer(g).fit(rounds, rng=c) for g, c in zip(grid, rng.spawn(len(grid)))]``.
+
+The children are spawned when the function is called (the caller's Generator then counts them,
+as an in-process call would), not when the graph runs. What is sent to the workers travels by
+pickle: samplers, acceptors, and the functions given here must pickle, so a lambda or a
+function defined inside another function is refused with a ``TypeError`` saying so.
+"""
+
+import pickle
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as exc:  # pragma: no cover - the test extra installs dask
+    raise ImportError("rsft.dask needs dask: pip install 'rsft[dask]'") from exc
+
+import numpy as np
+
+from . import _blocks, _validate
+
+__all__ = ["sample_array", "map_trainings"]
+
+
+def _require_picklable(obj, name):
+    """Refuse, with a clear message, what cannot travel to a Dask worker."""
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise TypeError(
+            f"{name} must pickle to be sent to Dask workers, and it does not ({exc}). A "
+            "lambda or a function defined inside another function cannot be pickled: use a "
+            "function defined at module level (or an instance of a module-level class with "
+            "__call__)") from None
+
+
+def _sample_block(sampler, size, rng):
+    return sampler.sample(size, rng)
+
+
+def sample_array(sampler, n, chunks, rng=None):
+    """``n`` samples of ``sampler`` as a Dask array of chunks of ``chunks`` samples.
+
+    Parameters
+    ----------
+    sampler : RejectionSampler
+        Any rsft sampler (it travels to the workers by pickle).
+    n : int
+        Number of samples (``>= 0``).
+    chunks : int
+        Samples per chunk (``>= 1``; the last chunk shorter): the block size of the blocked
+        stream.
+    rng : None, int, SeedSequence, BitGenerator or Generator
+        Randomness, normalised like ``numpy.random.default_rng``; its children are spawned now.
+
+    Returns
+    -------
+    dask.array.Array
+        float64, shape ``(n,)``. Chunk ``b`` is ``sampler.sample(len_b, children[b])``, so
+        ``sample_array(s, n, c, seed).compute()`` equals
+        ``s.sample(n, rng=seed, n_threads=1, block_size=c)`` bit for bit.
+    """
+    n = _validate.count(n)
+    chunks = _validate.count(chunks, "chunks", minimum=1)
+    rng = _validate.generator(rng)
+    if not callable(getattr(sampler, "sample", None)):
+        raise TypeError(f"sampler must be an rsft sampler with a sample(n, rng) method; got "
+                        f"{type(sampler).__name__}")
+    _require_picklable(sampler, "sampler")
+    bounds = _blocks.block_bounds(n, chunks)
+    if not bounds:
+        return da.zeros((0,), dtype=np.float64, chunks=(chunks,))
+    children = _blocks.child_generators(rng, len(bounds))
+    sampler_node = dask.delayed(sampler, pure=True)
+    blocks = [da.from_delayed(dask.delayed(_sample_block, pure=False)(sampler_node, stop - start,
+                                                                      child),
+                              shape=(stop - start,), dtype=np.float64)
+              for (start, stop), child in zip(bounds, children)]
+    return da.concatenate(blocks)
+
+
+def _train(make_trainer, setting, rounds, rng):
+    return make_trainer(setting).fit(rounds, rng=rng)
+
+
+def map_trainings(make_trainer, grid, rounds, rng=None, *, scheduler=None):
+    """Run one RSFT training per setting of ``grid`` as Dask tasks; return their histories.
+
+    Parameters
+    ----------
+    make_trainer : callable
+        ``make_trainer(setting) -> trainer`` (a :class:`rsft.RSFTTrainer` or
+        :class:`rsft.DensityTrainer`), called on the worker. It must pickle: a module-level
+        function.
+    grid : iterable
+        The settings (e.g. ``[(beta, seed), ...]``); each must pickle.
+    rounds : int
+        Rounds of each training (``trainer.fit(rounds, ...)``).
+    rng : None, int, SeedSequence, BitGenerator or Generator
+        Training ``i`` draws from ``child_generators(rng, len(grid))[i]`` (``rng.spawn``).
+    scheduler : str, optional
+        Passed to ``dask.compute`` (``"sync"``, ``"threads"``, ``"processes"``); by default the
+        active one (a ``distributed.Client`` when one is connected).
+
+    Returns
+    -------
+    list of History
+        In grid order, equal to
+        ``[make_trainer(g).fit(rounds, rng=c) for g, c in zip(grid, children)]``.
+    """
+    if not callable(make_trainer):
+        raise TypeError(f"make_trainer must be callable (setting -> trainer); got "
+                        f"{type(make_trainer).__name__}")
+    _require_picklable(make_trainer, "make_trainer")
+    try:
+        grid = list(grid)
+    except TypeError:
+        raise TypeError(f"grid must be an iterable of settings; got {type(grid).__name__}") \
+            from None
+    _require_picklable(grid, "grid")
+    rounds = _validate.count(rounds, "rounds", minimum=1)
+    rng = _validate.generator(rng)
+    if not grid:
+        return []
+    children = _blocks.child_generators(rng, len(grid))
+    tasks = [dask.delayed(_train, pure=False)(make_trainer, setting, rounds, child)
+             for setting, child in zip(grid, children)]
+    return list(dask.compute(*tasks, scheduler=scheduler))

@@ -1,0 +1,116 @@
+"""rsft.dask: Dask results equal the in-process blocked results, whatever the scheduler."""
+
+import numpy as np
+import pytest
+
+# dask and distributed are in the test extra: a missing one is an error, not a skip.
+import dask
+from distributed import Client, LocalCluster
+
+import rsft
+import rsft.dask as rdask
+from rsft import _demos
+from rsft.distributions import Normal
+
+
+BACKENDS = ["cython", "numpy"]
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A two-process LocalCluster on the loopback interface, no dashboard, bounded in time."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, worker_dashboard_address=None,
+                      silence_logs=40) as cluster, Client(cluster, timeout=60) as client:
+        yield client
+
+
+def _sampler(backend):
+    return rsft.RejectionSampler(Normal(2.0, 1.0), Normal(0.0, 2.0), backend=backend)
+
+
+def _mixture_logpdf(x):
+    """A module-level callable target (a two-bump unnormalised density)."""
+    return np.logaddexp(-0.5 * (x - 1.0) ** 2, -0.5 * (x + 1.0) ** 2 - 1.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+@pytest.mark.parametrize("n,chunks", [(10_000, 3000), (5, 7), (4096, 4096), (0, 5)])
+def test_sample_array_equals_blocked_stream(backend, scheduler, n, chunks):
+    s = _sampler(backend)
+    arr = rdask.sample_array(s, n, chunks, rng=7)
+    assert arr.shape == (n,) and arr.dtype == np.float64
+    got = arr.compute(scheduler=scheduler)
+    want = s.sample(n, rng=7, n_threads=1, block_size=chunks)
+    assert np.array_equal(got, want)
+
+
+def test_sample_array_callable_target_and_generator_state():
+    # sup log p - log q = log(2 sqrt(2 pi) (e^(1/6) + e^(-5/6))) = 2.092 (at x = +-4/3)
+    s = rsft.RejectionSampler(_mixture_logpdf, Normal(0.0, 2.0), log_M=2.1)
+    g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+    got = rdask.sample_array(s, 2500, 1000, rng=g1).compute(scheduler="sync")
+    want = s.sample(2500, rng=g2, block_size=1000)
+    assert np.array_equal(got, want)
+    # both spawned three children: the next draws agree
+    assert g1.bit_generator.state == g2.bit_generator.state
+    assert np.array_equal(g1.spawn(1)[0].random(4), g2.spawn(1)[0].random(4))
+
+
+def test_sample_array_on_a_local_cluster(cluster_client):
+    s = _sampler("cython")
+    got = rdask.sample_array(s, 20_000, 4096, rng=11).compute()
+    assert np.array_equal(got, s.sample(20_000, rng=11, n_threads=2, block_size=4096))
+
+
+def test_map_trainings_equals_serial_runs(cluster_client):
+    grid = [0.5, 1.0, 2.0]
+    histories = rdask.map_trainings(_demos.bandit_trainer, grid, 2, rng=5)
+    children = np.random.default_rng(5).spawn(len(grid))
+    serial = [_demos.bandit_trainer(b).fit(2, rng=c) for b, c in zip(grid, children)]
+    assert [h.as_dict() for h in histories] == [h.as_dict() for h in serial]
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_map_trainings_schedulers(scheduler):
+    grid = [1.0, 4.0]
+    a = rdask.map_trainings(_demos.bandit_trainer, grid, 1, rng=9, scheduler=scheduler)
+    b = rdask.map_trainings(_demos.bandit_trainer, grid, 1, rng=9, scheduler="sync")
+    assert [h.as_dict() for h in a] == [h.as_dict() for h in b]
+    assert a[0].as_dict() != a[1].as_dict()   # different betas train differently
+    assert rdask.map_trainings(_demos.bandit_trainer, [], 1, rng=0) == []
+
+
+def test_everything_sent_pickles():
+    # a lambda target: a clear error saying to use a module-level function
+    s = rsft.RejectionSampler(lambda x: -0.5 * x * x, Normal(0.0, 2.0), log_M=2.0)
+    with pytest.raises(TypeError, match="module level"):
+        rdask.sample_array(s, 10, 5, rng=0)
+    with pytest.raises(TypeError, match="module level"):
+        rdask.map_trainings(lambda b: _demos.bandit_trainer(b), [1.0], 1, rng=0)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: rdask.sample_array(_sampler("numpy"), -1, 5), ValueError, "n must be"),
+    (lambda: rdask.sample_array(_sampler("numpy"), 10, 0), ValueError, "chunks must be"),
+    (lambda: rdask.sample_array(_sampler("numpy"), 10, 2.5), TypeError, "chunks must be"),
+    (lambda: rdask.sample_array(object(), 10, 5), TypeError, "sampler must be"),
+    (lambda: rdask.sample_array(_sampler("numpy"), 10, 5, rng="x"), TypeError, "rng"),
+    (lambda: rdask.map_trainings(3, [1.0], 1), TypeError, "make_trainer must be callable"),
+    (lambda: rdask.map_trainings(_demos.bandit_trainer, 5, 1), TypeError, "grid must be"),
+    (lambda: rdask.map_trainings(_demos.bandit_trainer, [1.0], 0), ValueError, "rounds must"),
+])
+def test_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_dask_is_not_imported_by_rsft():
+    import subprocess
+    import sys
+    code = "import sys, rsft; print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+    assert dask.__version__
