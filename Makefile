@@ -61,6 +61,9 @@ bench: $(VENV)/.installed-bench
 	    --benchmark-columns=min,median,rounds --benchmark-sort=name \
 	    test_bench_losses.py) || status=1; \
 	($(REPORT) scale.py) || status=1; \
+	($(BENCH) --benchmark-storage=../.benchmarks/dask \
+	    --benchmark-json=../.bench-dask.json test_bench_dask.py) || status=1; \
+	($(REPORT) report_dask.py ../.bench-dask.json) || status=1; \
 	if [ -s .bench-missed ]; then \
 	    echo "make bench: missed: $$(paste -sd ';' .bench-missed)"; \
 	elif [ $$status -ne 0 ]; then echo "make bench: a benchmark run or result check failed"; \
