@@ -1,18 +1,33 @@
 # Reward-acceptor kernels (included by _core.pyx after sampler.pxi); twin of
-# rsft._reference.acceptors (read its docstring for the conventions, the draw order and the
-# decision rules both follow).
+# rsft._reference.acceptors (read its docstring for the conventions, the group order, the draw
+# order and the decision rules both follow).
 #
-# Uniforms: r.size doubles from next_double (exactly Generator.random) in C order, drawn in one
-# block under the bit generator's lock before any decision; the decisions run without the GIL.
-# Uses get_bitgen, pcg64_inline and fill_uniform (bitgen.pxi) and, for StatisticalRS, the
-# sampler's accept() (sampler.pxi: same squeezes, same log fallback as the reference).
+# Candidates come in group order: group g is r[starts[g]:starts[g + 1]]. Every acceptor runs
+# one pass per group over its candidates (decision, counts, the bad-input count, the top-up),
+# on blocks of GROUP_BLOCK groups without the GIL, checking for Ctrl-C between blocks; a block
+# touches only its own groups' slices, so blocks are independent of each other (RSO's passes
+# run over all open groups in turn, as its stream requires). Uniforms come from next_double
+# (exactly Generator.random) in blocks drawn under the bit generator's lock. Uses get_bitgen,
+# pcg64_inline and fill_uniform (bitgen.pxi) and, for StatisticalRS, the sampler's accept()
+# (sampler.pxi: same squeezes, same log fallback as the reference).
 
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, exp, floor
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport qsort
+
+cdef enum:
+    GROUP_BLOCK = 65536     # groups per nogil block; Ctrl-C is checked between blocks
+    SMALL_SORT = 24         # insertion sort up to this size, qsort above
 
 
 # ---------------------------------------------------------------------------------------------
-# Scalar helpers
+# Scalar helpers and small sorts
 # ---------------------------------------------------------------------------------------------
+
+cdef inline bint is_reward(double x) noexcept nogil:
+    """Finite: a valid reward (-inf is a failed candidate; NaN and +inf are not rewards)."""
+    return -INFINITY < x < INFINITY
+
 
 cdef inline bint ranks_ahead(const double *r, const double *u, Py_ssize_t i,
                              Py_ssize_t j) noexcept nogil:
@@ -41,17 +56,69 @@ cdef inline void heap_sift_down(const double *r, const double *u, Py_ssize_t *h,
     h[pos] = item
 
 
+cdef int compare_doubles(const void *a, const void *b) noexcept nogil:
+    cdef double x = (<const double *>a)[0], y = (<const double *>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef void sort_doubles(double *x, Py_ssize_t n) noexcept nogil:
+    """Ascending sort of finite doubles."""
+    cdef Py_ssize_t i, j
+    cdef double v
+    if n > SMALL_SORT:
+        qsort(x, n, sizeof(double), compare_doubles)
+        return
+    for i in range(1, n):
+        v = x[i]
+        j = i
+        while j > 0 and x[j - 1] > v:
+            x[j] = x[j - 1]
+            j -= 1
+        x[j] = v
+
+
+cdef struct KeyedPosition:
+    int64_t key
+    int64_t pos
+
+
+cdef int compare_keyed(const void *a, const void *b) noexcept nogil:
+    cdef const KeyedPosition *x = <const KeyedPosition *>a
+    cdef const KeyedPosition *y = <const KeyedPosition *>b
+    if x.key != y.key:
+        return (x.key > y.key) - (x.key < y.key)
+    return (x.pos > y.pos) - (x.pos < y.pos)
+
+
+cdef void sort_keyed(KeyedPosition *x, Py_ssize_t n) noexcept nogil:
+    """Sort by (key, position): a total order, so the result does not depend on the sort."""
+    cdef Py_ssize_t i, j
+    cdef KeyedPosition v
+    if n > SMALL_SORT:
+        qsort(x, n, sizeof(KeyedPosition), compare_keyed)
+        return
+    for i in range(1, n):
+        v = x[i]
+        j = i
+        while j > 0 and compare_keyed(&x[j - 1], &v) > 0:
+            x[j] = x[j - 1]
+            j -= 1
+        x[j] = v
+
+
 # ---------------------------------------------------------------------------------------------
-# Row loops
+# One group
 # ---------------------------------------------------------------------------------------------
 
 cdef void topk_row(const double *r, const double *u, Py_ssize_t n, Py_ssize_t k,
                    Py_ssize_t *h, unsigned char *out) noexcept nogil:
-    """Mark the k best of n candidates (1 <= k <= n) by heap selection, O(n log k); a
-    failed candidate (r = -inf) among them stays unmarked."""
+    """Mark the k best of n candidates by heap selection, O(n log k); a failed candidate
+    (r = -inf) among them stays unmarked, and k = 0 marks none."""
     cdef Py_ssize_t i, pos
     for i in range(n):
         out[i] = 0
+    if k <= 0:
+        return
     if k >= n:
         for i in range(n):
             out[i] = r[i] > -INFINITY
@@ -71,66 +138,473 @@ cdef void topk_row(const double *r, const double *u, Py_ssize_t n, Py_ssize_t k,
         out[h[i]] = r[h[i]] > -INFINITY
 
 
+cdef struct Groups:
+    # the candidates in group order and the per-group outputs of one kernel call
+    const double *r
+    const int64_t *starts
+    const double *u             # per-candidate uniforms (tie keys), or NULL
+    Py_ssize_t min_per_group
+    unsigned char *out
+    int64_t *n_valid
+    int64_t *n_accepted
+    unsigned char *short_
+    unsigned char *topped_up
+    # scratch of the largest group's size
+    double *keys
+    unsigned char *marks
+    Py_ssize_t *heap
+
+
+cdef Py_ssize_t finish_group(Groups *G, Py_ssize_t g, Py_ssize_t need) noexcept nogil:
+    """Counts, the short flag and the top-up of group g after its decisions (the reference's
+    ``_finish``); returns the number of non-rewards (NaN, +inf) in the group."""
+    cdef Py_ssize_t lo = G.starts[g], s = G.starts[g + 1] - lo, i, missing
+    cdef const double *r = G.r + lo
+    cdef unsigned char *out = G.out + lo
+    cdef Py_ssize_t n_valid = 0, n_accepted = 0, n_bad = 0, added = 0
+    cdef bint valid
+    for i in range(s):
+        valid = is_reward(r[i])
+        n_bad += (not valid) and r[i] != -INFINITY
+        out[i] = out[i] & valid
+        n_valid += valid
+        n_accepted += out[i]
+    G.short_[g] = n_valid < max(need, G.min_per_group)
+    G.topped_up[g] = 0
+    missing = min(G.min_per_group, n_valid) - n_accepted
+    if missing > 0:
+        # the best valid candidates not yet accepted, ranked like top-k
+        for i in range(s):
+            G.keys[i] = r[i] if is_reward(r[i]) and not out[i] else -INFINITY
+        topk_row(G.keys, G.u + lo, s, missing, G.heap, G.marks)
+        for i in range(s):
+            added += G.marks[i]
+            out[i] |= G.marks[i]
+        n_accepted += added
+        G.topped_up[g] = added > 0
+    G.n_valid[g] = n_valid
+    G.n_accepted[g] = n_accepted
+    return n_bad
+
+
+cdef double group_quantile(const double *r, Py_ssize_t s, double q, double *x) noexcept nogil:
+    """numpy.quantile's "linear" q-quantile of the group's valid rewards (+inf when it has
+    none), bit for bit: the same index, the same two-sided interpolation."""
+    cdef Py_ssize_t i, m = 0, lo, hi
+    cdef double h, t, a, b, d
+    for i in range(s):
+        if is_reward(r[i]):
+            x[m] = r[i]
+            m += 1
+    if m == 0:
+        return INFINITY
+    sort_doubles(x, m)
+    h = <double>(m - 1) * q
+    t = h - floor(h)
+    lo = <Py_ssize_t>floor(h)
+    hi = min(lo + 1, m - 1)
+    a = x[lo]
+    b = x[hi]
+    d = b - a
+    # numpy interpolates from the nearer end (exact at t = 0 and t = 1)
+    if t >= 0.5:
+        return b - d * (1.0 - t)
+    return a + d * t
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks of groups (no GIL)
+# ---------------------------------------------------------------------------------------------
+
+cdef Py_ssize_t threshold_block(Groups *G, Py_ssize_t g0, Py_ssize_t g1, double tau,
+                                bint strict) noexcept nogil:
+    cdef Py_ssize_t g, i, lo, hi, n_bad = 0
+    for g in range(g0, g1):
+        lo = G.starts[g]
+        hi = G.starts[g + 1]
+        if strict:
+            for i in range(lo, hi):
+                G.out[i] = G.r[i] > tau
+        else:
+            for i in range(lo, hi):
+                G.out[i] = G.r[i] >= tau
+        n_bad += finish_group(G, g, 0)
+    return n_bad
+
+
+cdef Py_ssize_t quantile_block(Groups *G, Py_ssize_t g0, Py_ssize_t g1,
+                               double q) noexcept nogil:
+    cdef Py_ssize_t g, i, lo, hi, n_bad = 0
+    cdef double level
+    for g in range(g0, g1):
+        lo = G.starts[g]
+        hi = G.starts[g + 1]
+        level = group_quantile(G.r + lo, hi - lo, q, G.keys)
+        for i in range(lo, hi):
+            G.out[i] = G.r[i] >= level
+        n_bad += finish_group(G, g, 0)
+    return n_bad
+
+
+cdef Py_ssize_t topk_block(Groups *G, Py_ssize_t g0, Py_ssize_t g1,
+                           const int64_t *k) noexcept nogil:
+    cdef Py_ssize_t g, lo, n_bad = 0
+    for g in range(g0, g1):
+        lo = G.starts[g]
+        topk_row(G.r + lo, G.u + lo, G.starts[g + 1] - lo, k[g], G.heap, G.out + lo)
+        n_bad += finish_group(G, g, k[g])
+    return n_bad
+
+
+cdef Py_ssize_t statistical_rs_block(Groups *G, Py_ssize_t g0, Py_ssize_t g1, double *r_max,
+                                     bint use_group_max, double beta) noexcept nogil:
+    """Returns the non-rewards plus, with a given bound, the valid rewards above it."""
+    cdef Py_ssize_t g, i, lo, hi, n_bad = 0
+    cdef double top, bound
+    for g in range(g0, g1):
+        lo = G.starts[g]
+        hi = G.starts[g + 1]
+        if use_group_max:
+            top = -INFINITY
+            for i in range(lo, hi):
+                if is_reward(G.r[i]) and G.r[i] > top:
+                    top = G.r[i]
+            # a group whose candidates all failed: any finite bound (0) rejects them all
+            r_max[g] = top if top > -INFINITY else 0.0
+        bound = r_max[g]
+        for i in range(lo, hi):
+            n_bad += (not use_group_max) and is_reward(G.r[i]) and G.r[i] > bound
+            G.out[i] = accept((G.r[i] - bound) / beta, G.u[i])
+        n_bad += finish_group(G, g, 0)
+    return n_bad
+
+
 # ---------------------------------------------------------------------------------------------
 # Entry points (same names and signatures as rsft._reference.acceptors)
 # ---------------------------------------------------------------------------------------------
 
-def threshold_accept(const double[:, ::1] r, double tau, bint strict, out):
-    """``out = r > tau`` if ``strict`` else ``r >= tau``; draws nothing."""
-    cdef unsigned char[:, ::1] o = out.view(np.uint8)
-    cdef Py_ssize_t i, size = r.shape[0] * r.shape[1]
-    cdef const double *rp
-    cdef unsigned char *op
-    if size == 0:
-        return
-    rp = &r[0, 0]
-    op = &o[0, 0]
-    with nogil:  # flat loops over the contiguous buffers (the compiler vectorises them)
-        if strict:
-            for i in range(size):
-                op[i] = rp[i] > tau
-        else:
-            for i in range(size):
-                op[i] = rp[i] >= tau
+cdef object starts_of(const int64_t *sorted_labels, Py_ssize_t n):
+    """The offsets of the runs of equal labels (``n_groups + 1`` entries)."""
+    cdef Py_ssize_t i, g = 0, n_groups = 1 if n else 0
+    for i in range(1, n):
+        n_groups += sorted_labels[i] != sorted_labels[i - 1]
+    starts = np.empty(n_groups + 1, dtype=np.int64)
+    cdef int64_t[::1] st = starts
+    st[0] = 0
+    for i in range(1, n):
+        if sorted_labels[i] != sorted_labels[i - 1]:
+            g += 1
+            st[g] = i
+    st[n_groups] = n
+    return starts
 
 
-def topk_accept(rng, const double[:, ::1] r, Py_ssize_t k, out):
-    """Accept the ``k`` best candidates of every row (see ``rsft._reference.topk_accept``)."""
-    cdef unsigned char[:, ::1] o = out.view(np.uint8)
-    cdef Py_ssize_t i, m = r.shape[0], n = r.shape[1], size = m * n
+cdef void radix_pass(const int64_t *labels, uint64_t lo, int shift, const int64_t *src,
+                     int64_t *dst, int64_t *counts, Py_ssize_t n) noexcept nogil:
+    """One stable counting pass of ``src`` (positions) into ``dst`` on the 16-bit digit of
+    ``label - lo`` at ``shift``."""
+    cdef Py_ssize_t i, d
+    for d in range(65537):
+        counts[d] = 0
+    for i in range(n):
+        counts[(((<uint64_t>labels[src[i]] - lo) >> shift) & 0xFFFF) + 1] += 1
+    for d in range(1, 65537):
+        counts[d] += counts[d - 1]
+    for i in range(n):
+        d = <Py_ssize_t>(((<uint64_t>labels[src[i]] - lo) >> shift) & 0xFFFF)
+        dst[counts[d]] = src[i]
+        counts[d] += 1
+
+
+def group_order(const int64_t[::1] labels):
+    """``(order, starts)`` of the labels (see ``rsft._reference.group_order``): a stable
+    counting sort when the labels span at most about ``n`` values, else a stable radix sort
+    on 16-bit digits of ``label - min``; None for labels already in order."""
+    cdef Py_ssize_t n = labels.shape[0], i, d, n_digits = 0
+    cdef uint64_t lo, span
+    cdef int shift
+    cdef bint in_order = True
+    for i in range(1, n):
+        if labels[i] < labels[i - 1]:
+            in_order = False
+            break
+    if in_order:
+        return None, starts_of(&labels[0] if n else NULL, n)
+    cdef int64_t smallest = labels[0]
+    for i in range(n):
+        smallest = min(smallest, labels[i])
+    lo = <uint64_t>smallest
+    span = 0
+    for i in range(n):      # differences modulo 2**64: exact for any int64 labels
+        span = max(span, <uint64_t>labels[i] - lo)
+    order = np.empty(n, dtype=np.int64)
+    spare = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] o = order, tmp = spare, counts
+    if span < <uint64_t>(n + 65536):
+        counts = np.zeros(span + 2, dtype=np.int64)
+        with nogil:
+            for i in range(n):
+                counts[<uint64_t>labels[i] - lo + 1] += 1
+            for d in range(1, <Py_ssize_t>span + 2):
+                counts[d] += counts[d - 1]
+            for i in range(n):                 # in input order: stable
+                d = <Py_ssize_t>(<uint64_t>labels[i] - lo)
+                o[counts[d]] = i
+                counts[d] += 1
+    else:
+        while n_digits < 4 and (span >> (16 * n_digits)) != 0:
+            n_digits += 1
+        counts = np.empty(65537, dtype=np.int64)
+        with nogil:
+            for i in range(n):
+                tmp[i] = i
+            for shift in range(0, 16 * n_digits, 16):   # least significant digit first
+                radix_pass(&labels[0], lo, shift, &tmp[0], &o[0], &counts[0], n)
+                for i in range(n):
+                    tmp[i] = o[i]
+    for i in range(n):
+        tmp[i] = labels[o[i]]
+    return order, starts_of(&tmp[0], n)
+
+
+def mark_duplicates(double[::1] r, const int64_t[::1] keys, const int64_t[::1] starts,
+                    int64_t[::1] n_duplicates):
+    """Later valid candidates with an earlier valid candidate's key become -inf (see
+    ``rsft._reference.mark_duplicates``)."""
+    cdef Py_ssize_t n_groups = starts.shape[0] - 1, g, i, m, lo, hi
+    cdef Py_ssize_t largest = 0
+    for g in range(n_groups):
+        largest = max(largest, starts[g + 1] - starts[g])
+    scratch = np.empty((largest, 2), dtype=np.int64)
+    cdef int64_t[:, ::1] sc = scratch
+    cdef KeyedPosition *x = <KeyedPosition *>&sc[0, 0] if largest else NULL
+    with nogil:
+        for g in range(n_groups):
+            lo = starts[g]
+            hi = starts[g + 1]
+            m = 0
+            for i in range(lo, hi):
+                if is_reward(r[i]):
+                    x[m].key = keys[i]
+                    x[m].pos = i
+                    m += 1
+            sort_keyed(x, m)
+            n_duplicates[g] = 0
+            for i in range(1, m):
+                if x[i].key == x[i - 1].key:     # the first of a run has the lowest position
+                    r[x[i].pos] = -INFINITY
+                    n_duplicates[g] += 1
+
+
+cdef int fill_uniforms(rng, double *u, Py_ssize_t n) except -1:
+    """``u[:n] = rng.random(n)``, under the bit generator's lock."""
     bit_generator = rng.bit_generator
     cdef bitgen_t *bg = get_bitgen(bit_generator)
     cdef int fast = pcg64_inline(bit_generator)
-    if size == 0:
-        return
-    cdef double[::1] u = np.empty(size)
-    cdef Py_ssize_t[::1] h = np.empty(k, dtype=np.intp)
-    with bit_generator.lock, nogil:
-        fill_uniform(bg, fast, &u[0], size)
-    with nogil:
-        for i in range(m):
-            topk_row(&r[i, 0], &u[i * n], n, k, &h[0], &o[i, 0])
+    if n:
+        with bit_generator.lock, nogil:
+            fill_uniform(bg, fast, u, n)
+    return 0
 
 
-def statistical_rs_accept(rng, const double[:, ::1] r, const double[::1] r_max, double beta,
-                          out, double[:, ::1] log_prob):
-    """Accept with probability ``exp((r - r_max[i]) / beta)`` (see
+cdef class _GroupCall:
+    """The outputs, uniforms and scratch of one acceptor call, wrapped as a ``Groups``."""
+    cdef Groups G
+    cdef Py_ssize_t n_groups
+    cdef object arrays      # keeps every buffer the pointers refer to alive
+
+    def __cinit__(self, const double[::1] r, const int64_t[::1] starts,
+                  Py_ssize_t min_per_group, out, int64_t[::1] n_valid, int64_t[::1] n_accepted,
+                  is_short, is_topped_up):
+        cdef Py_ssize_t g, largest = 0
+        cdef unsigned char[::1] o = out.view(np.uint8)
+        cdef unsigned char[::1] sh = is_short.view(np.uint8)
+        cdef unsigned char[::1] tu = is_topped_up.view(np.uint8)
+        self.n_groups = starts.shape[0] - 1
+        for g in range(self.n_groups):
+            largest = max(largest, starts[g + 1] - starts[g])
+        keys = np.empty(largest + 1)
+        marks = np.empty(largest + 1, dtype=np.uint8)
+        heap = np.empty(largest + 1, dtype=np.intp)
+        self.arrays = [r, starts, out, n_valid, n_accepted, is_short, is_topped_up, keys,
+                       marks, heap]
+        cdef double[::1] kv = keys
+        cdef unsigned char[::1] mv = marks
+        cdef Py_ssize_t[::1] hv = heap
+        self.G.r = &r[0] if r.shape[0] else NULL
+        self.G.starts = &starts[0]
+        self.G.u = NULL
+        self.G.min_per_group = min_per_group
+        self.G.out = &o[0] if o.shape[0] else NULL
+        self.G.n_valid = &n_valid[0] if n_valid.shape[0] else NULL
+        self.G.n_accepted = &n_accepted[0] if n_accepted.shape[0] else NULL
+        self.G.short_ = &sh[0] if sh.shape[0] else NULL
+        self.G.topped_up = &tu[0] if tu.shape[0] else NULL
+        self.G.keys = &kv[0]
+        self.G.marks = &mv[0]
+        self.G.heap = &hv[0]
+
+    cdef draw_uniforms(self, rng):
+        """One ``Generator.random`` per candidate (group order): the tie keys and the
+        per-candidate uniforms of top-k and statistical RS."""
+        cdef Py_ssize_t n = self.G.starts[self.n_groups]
+        u = np.empty(n + 1)
+        self.arrays.append(u)
+        cdef double[::1] uv = u
+        self.G.u = &uv[0]
+        fill_uniforms(rng, &uv[0], n)
+
+    cdef Py_ssize_t finish_all(self, Py_ssize_t need) except -1:
+        """finish_group on every group (RSO's counts and top-up after its passes)."""
+        cdef Py_ssize_t g0, g, n_bad = 0
+        for g0 in range(0, self.n_groups, GROUP_BLOCK):
+            with nogil:
+                for g in range(g0, min(g0 + GROUP_BLOCK, self.n_groups)):
+                    n_bad += finish_group(&self.G, g, need)
+            PyErr_CheckSignals()
+        return n_bad
+
+
+def threshold_accept(rng, const double[::1] r, const int64_t[::1] starts, double tau,
+                     bint strict, Py_ssize_t min_per_group, out, int64_t[::1] n_valid,
+                     int64_t[::1] n_accepted, is_short, is_topped_up):
+    """``r > tau`` if ``strict`` else ``r >= tau`` (see ``rsft._reference.threshold_accept``)."""
+    cdef _GroupCall call = _GroupCall(r, starts, min_per_group, out, n_valid, n_accepted,
+                                      is_short, is_topped_up)
+    cdef Py_ssize_t g0, n_bad = 0
+    if min_per_group > 0:
+        call.draw_uniforms(rng)
+    for g0 in range(0, call.n_groups, GROUP_BLOCK):
+        with nogil:
+            n_bad += threshold_block(&call.G, g0, min(g0 + GROUP_BLOCK, call.n_groups), tau,
+                                     strict)
+        PyErr_CheckSignals()
+    return n_bad
+
+
+def quantile_accept(rng, const double[::1] r, const int64_t[::1] starts, double q,
+                    Py_ssize_t min_per_group, out, int64_t[::1] n_valid,
+                    int64_t[::1] n_accepted, is_short, is_topped_up):
+    """Valid rewards at or above their group's q-quantile (see
+    ``rsft._reference.quantile_accept``)."""
+    cdef _GroupCall call = _GroupCall(r, starts, min_per_group, out, n_valid, n_accepted,
+                                      is_short, is_topped_up)
+    cdef Py_ssize_t g0, n_bad = 0
+    if min_per_group > 0:
+        call.draw_uniforms(rng)
+    for g0 in range(0, call.n_groups, GROUP_BLOCK):
+        with nogil:
+            n_bad += quantile_block(&call.G, g0, min(g0 + GROUP_BLOCK, call.n_groups), q)
+        PyErr_CheckSignals()
+    return n_bad
+
+
+def topk_accept(rng, const double[::1] r, const int64_t[::1] starts, const int64_t[::1] k,
+                Py_ssize_t min_per_group, out, int64_t[::1] n_valid, int64_t[::1] n_accepted,
+                is_short, is_topped_up):
+    """The ``k[g]`` best candidates of every group (see ``rsft._reference.topk_accept``)."""
+    cdef _GroupCall call = _GroupCall(r, starts, min_per_group, out, n_valid, n_accepted,
+                                      is_short, is_topped_up)
+    cdef Py_ssize_t g0, n_bad = 0
+    cdef const int64_t *k_of_group = &k[0] if k.shape[0] else NULL
+    call.draw_uniforms(rng)
+    for g0 in range(0, call.n_groups, GROUP_BLOCK):
+        with nogil:
+            n_bad += topk_block(&call.G, g0, min(g0 + GROUP_BLOCK, call.n_groups), k_of_group)
+        PyErr_CheckSignals()
+    return n_bad
+
+
+def statistical_rs_accept(rng, const double[::1] r, const int64_t[::1] starts,
+                          double[::1] r_max, bint use_group_max, double beta,
+                          Py_ssize_t min_per_group, out, int64_t[::1] n_valid,
+                          int64_t[::1] n_accepted, is_short, is_topped_up):
+    """Accept with probability ``exp((r - r_max[g]) / beta)`` (see
     ``rsft._reference.statistical_rs_accept``)."""
-    cdef unsigned char[:, ::1] o = out.view(np.uint8)
-    cdef Py_ssize_t i, j, m = r.shape[0], n = r.shape[1], size = m * n
-    cdef double g, rm
-    bit_generator = rng.bit_generator
-    cdef bitgen_t *bg = get_bitgen(bit_generator)
-    cdef int fast = pcg64_inline(bit_generator)
-    if size == 0:
-        return
-    cdef double[::1] u = np.empty(size)
-    with bit_generator.lock, nogil:
-        fill_uniform(bg, fast, &u[0], size)
+    cdef _GroupCall call = _GroupCall(r, starts, min_per_group, out, n_valid, n_accepted,
+                                      is_short, is_topped_up)
+    cdef Py_ssize_t g0, n_bad = 0
+    call.draw_uniforms(rng)
+    for g0 in range(0, call.n_groups, GROUP_BLOCK):
+        with nogil:
+            n_bad += statistical_rs_block(&call.G, g0, min(g0 + GROUP_BLOCK, call.n_groups),
+                                          &r_max[0] if r_max.shape[0] else NULL,
+                                          use_group_max, beta)
+        PyErr_CheckSignals()
+    return n_bad
+
+
+def rso_accept(rng, const double[::1] r, const int64_t[::1] starts, double beta, int64_t k,
+               Py_ssize_t min_per_group, out, int64_t[::1] n_valid, int64_t[::1] n_accepted,
+               is_short, is_topped_up):
+    """RSO's Algorithm 1 in every group, pass by pass (see ``rsft._reference.rso_accept``).
+
+    The pool holds the positions of the candidates still in play, group after group; each
+    pass draws one uniform per pooled candidate of the open groups, decides them in order and
+    compacts the pool in place, dropping the accepted candidates and the closed groups."""
+    cdef _GroupCall call = _GroupCall(r, starts, min_per_group, out, n_valid, n_accepted,
+                                      is_short, is_topped_up)
+    cdef Py_ssize_t n_groups = call.n_groups, n = starts[n_groups]
+    cdef Py_ssize_t g, i, a, n_open = 0, n_pooled = 0, lo, hi, kept, c, j
+    cdef int64_t accepted
+    cdef double top
+    cdef unsigned char[::1] o = out.view(np.uint8)
+    pool_arr = np.empty(n + 1, dtype=np.int64)
+    open_arr = np.empty((n_groups + 1, 3), dtype=np.int64)   # group, pool start, pool end
+    u_arr = np.empty(n + 1)
+    acc_arr = np.zeros(n_groups + 1, dtype=np.int64)
+    cdef int64_t[::1] pool = pool_arr
+    cdef int64_t[:, ::1] open_ = open_arr
+    cdef double[::1] u = u_arr
+    cdef int64_t[::1] n_acc = acc_arr
     with nogil:
-        for i in range(m):
-            rm = r_max[i]
-            for j in range(n):
-                g = (r[i, j] - rm) / beta
-                log_prob[i, j] = g
-                o[i, j] = accept(g, u[i * n + j])
+        for i in range(n):
+            o[i] = 0
+        if k > 0:
+            for g in range(n_groups):
+                lo = n_pooled
+                for i in range(starts[g], starts[g + 1]):
+                    if is_reward(r[i]):
+                        pool[n_pooled] = i
+                        n_pooled += 1
+                if n_pooled > lo:
+                    open_[n_open, 0] = g
+                    open_[n_open, 1] = lo
+                    open_[n_open, 2] = n_pooled
+                    n_open += 1
+    while n_open > 0:
+        fill_uniforms(rng, &u[0], n_pooled)
+        with nogil:
+            j = 0          # the next uniform
+            kept = 0       # the compacted pool's length
+            a = 0          # open groups so far
+            for c in range(n_open):
+                g = open_[c, 0]
+                lo = open_[c, 1]
+                hi = open_[c, 2]
+                top = -INFINITY
+                for i in range(lo, hi):
+                    top = max(top, r[pool[i]])
+                accepted = n_acc[g]
+                open_[a, 1] = kept
+                for i in range(lo, hi):
+                    if accepted < k and u[j] < exp((r[pool[i]] - top) / beta):
+                        o[pool[i]] = 1
+                        accepted += 1
+                    else:
+                        pool[kept] = pool[i]
+                        kept += 1
+                    j += 1
+                n_acc[g] = accepted
+                if accepted < k and kept > open_[a, 1]:
+                    open_[a, 0] = g
+                    open_[a, 2] = kept
+                    a += 1
+                else:
+                    kept = open_[a, 1]          # closed: its pool is dropped
+            n_open = a
+            n_pooled = kept
+        PyErr_CheckSignals()
+    if min_per_group > 0:
+        call.draw_uniforms(rng)
+    return call.finish_all(k)
