@@ -109,10 +109,7 @@ def _prepare(r, groups, keys, kernels):
             raise ValueError(f"with groups=, rewards must be 1-D (one reward per candidate), "
                              f"got {a.ndim}-D shape {a.shape}")
         label_of = _validate.labels(groups, a.shape[0], "groups")
-        order, starts = kernels.group_order(label_of)
-        if order is not None:
-            label_of = label_of[order]
-        labels = label_of[starts[:-1]]
+        order, starts, labels = kernels.group_order(label_of)
     flat = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     if order is not None:
         flat = flat[order]

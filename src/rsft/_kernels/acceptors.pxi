@@ -15,6 +15,23 @@ from libc.math cimport INFINITY, exp, floor
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport qsort
 
+# The two flat loops every call runs over all candidates, compiled for AVX2 / AVX-512F as well
+# (the runtime ISA dispatch of optim.pxi: target_clones, chosen at load time): baseline SSE2
+# has no packed compare-and-narrow from doubles to bytes, so without it they run scalar. The
+# clones differ only in vector width; comparisons and integer counts are exact.
+cdef extern from *:
+    """
+    #ifdef RSFT_OPTIM_CLONES
+    #define RSFT_ACCEPT_CLONED RSFT_CLONED
+    #else
+    #define RSFT_ACCEPT_CLONED
+    #endif
+    static void rsft_compare_range(double const *, unsigned char *, Py_ssize_t, double,
+                                   int) RSFT_ACCEPT_CLONED;
+    static Py_ssize_t rsft_count_range(double const *, unsigned char *, Py_ssize_t,
+                                       Py_ssize_t *, Py_ssize_t *) RSFT_ACCEPT_CLONED;
+    """
+
 cdef enum:
     GROUP_BLOCK = 65536     # groups per nogil block; Ctrl-C is checked between blocks
     SMALL_SORT = 24         # insertion sort up to this size, qsort above
@@ -77,6 +94,46 @@ cdef void sort_doubles(double *x, Py_ssize_t n) noexcept nogil:
         x[j] = v
 
 
+cdef double select_kth(double *x, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """The k-th smallest of n finite doubles (0-based), rearranging x so that x[:k] <= x[k]
+    <= x[k+1:] (Hoare's selection, median-of-three pivots; the value does not depend on the
+    rearrangement)."""
+    cdef Py_ssize_t lo = 0, hi = n - 1, i, j, mid
+    cdef double pivot, t
+    while hi - lo > SMALL_SORT:
+        mid = lo + (hi - lo) // 2
+        # median of three at mid, with x[lo] <= x[mid] <= x[hi]
+        if x[mid] < x[lo]:
+            x[mid], x[lo] = x[lo], x[mid]
+        if x[hi] < x[lo]:
+            x[hi], x[lo] = x[lo], x[hi]
+        if x[hi] < x[mid]:
+            x[hi], x[mid] = x[mid], x[hi]
+        pivot = x[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while x[i] < pivot:
+                i += 1
+            while x[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = x[i]
+                x[i] = x[j]
+                x[j] = t
+                i += 1
+                j -= 1
+        # now x[lo:j+1] <= pivot <= x[i:hi+1], and x[j+1:i] == pivot
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return x[k]
+    sort_doubles(x + lo, hi - lo + 1)
+    return x[k]
+
+
 cdef struct KeyedPosition:
     int64_t key
     int64_t pos
@@ -107,8 +164,41 @@ cdef void sort_keyed(KeyedPosition *x, Py_ssize_t n) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------------------------
-# One group
+# Flat loops (cloned per ISA, see the top) and one group
 # ---------------------------------------------------------------------------------------------
+
+cdef void compare_range "rsft_compare_range"(const double *r, unsigned char *out, Py_ssize_t n,
+                                             double tau, int strict) noexcept nogil:
+    """``out = r > tau`` if ``strict`` else ``r >= tau``."""
+    cdef Py_ssize_t i
+    if strict:
+        for i in range(n):
+            out[i] = r[i] > tau
+    else:
+        for i in range(n):
+            out[i] = r[i] >= tau
+
+
+cdef Py_ssize_t count_range "rsft_count_range"(const double *r, unsigned char *out,
+                                               Py_ssize_t n, Py_ssize_t *n_valid,
+                                               Py_ssize_t *n_accepted) noexcept nogil:
+    """Count the valid rewards and the accepted candidates; return the number of non-rewards
+    (NaN, +inf). No acceptor accepts a failed candidate, and a non-reward makes the call
+    raise, so ``out`` needs no masking. Two loops, each of one element width, so both
+    vectorise."""
+    cdef Py_ssize_t i, failed = 0, not_a_number = 0, plus_inf = 0, accepted_count = 0
+    cdef double x
+    for i in range(n):
+        x = r[i]
+        failed += x == -INFINITY
+        plus_inf += x == INFINITY
+        not_a_number += x != x
+    for i in range(n):
+        accepted_count += out[i]
+    n_valid[0] = n - failed - plus_inf - not_a_number
+    n_accepted[0] = accepted_count
+    return plus_inf + not_a_number
+
 
 cdef void topk_row(const double *r, const double *u, Py_ssize_t n, Py_ssize_t k,
                    Py_ssize_t *h, unsigned char *out) noexcept nogil:
@@ -161,14 +251,8 @@ cdef Py_ssize_t finish_group(Groups *G, Py_ssize_t g, Py_ssize_t need) noexcept 
     cdef Py_ssize_t lo = G.starts[g], s = G.starts[g + 1] - lo, i, missing
     cdef const double *r = G.r + lo
     cdef unsigned char *out = G.out + lo
-    cdef Py_ssize_t n_valid = 0, n_accepted = 0, n_bad = 0, added = 0
-    cdef bint valid
-    for i in range(s):
-        valid = is_reward(r[i])
-        n_bad += (not valid) and r[i] != -INFINITY
-        out[i] = out[i] & valid
-        n_valid += valid
-        n_accepted += out[i]
+    cdef Py_ssize_t n_valid, n_accepted, n_bad, added = 0
+    n_bad = count_range(r, out, s, &n_valid, &n_accepted)
     G.short_[g] = n_valid < max(need, G.min_per_group)
     G.topped_up[g] = 0
     missing = min(G.min_per_group, n_valid) - n_accepted
@@ -198,13 +282,13 @@ cdef double group_quantile(const double *r, Py_ssize_t s, double q, double *x) n
             m += 1
     if m == 0:
         return INFINITY
-    sort_doubles(x, m)
     h = <double>(m - 1) * q
     t = h - floor(h)
     lo = <Py_ssize_t>floor(h)
-    hi = min(lo + 1, m - 1)
-    a = x[lo]
-    b = x[hi]
+    a = select_kth(x, m, lo)
+    b = a
+    for i in range(lo + 1, m):      # the next order statistic: the least of the rest
+        b = x[i] if i == lo + 1 or x[i] < b else b
     d = b - a
     # numpy interpolates from the nearer end (exact at t = 0 and t = 1)
     if t >= 0.5:
@@ -218,16 +302,10 @@ cdef double group_quantile(const double *r, Py_ssize_t s, double q, double *x) n
 
 cdef Py_ssize_t threshold_block(Groups *G, Py_ssize_t g0, Py_ssize_t g1, double tau,
                                 bint strict) noexcept nogil:
-    cdef Py_ssize_t g, i, lo, hi, n_bad = 0
-    for g in range(g0, g1):
+    cdef Py_ssize_t g, lo, n_bad = 0
+    for g in range(g0, g1):     # group by group: finish_group reads the rewards from L1
         lo = G.starts[g]
-        hi = G.starts[g + 1]
-        if strict:
-            for i in range(lo, hi):
-                G.out[i] = G.r[i] > tau
-        else:
-            for i in range(lo, hi):
-                G.out[i] = G.r[i] >= tau
+        compare_range(G.r + lo, G.out + lo, G.starts[g + 1] - lo, tau, strict)
         n_bad += finish_group(G, g, 0)
     return n_bad
 
@@ -283,88 +361,87 @@ cdef Py_ssize_t statistical_rs_block(Groups *G, Py_ssize_t g0, Py_ssize_t g1, do
 # Entry points (same names and signatures as rsft._reference.acceptors)
 # ---------------------------------------------------------------------------------------------
 
-cdef object starts_of(const int64_t *sorted_labels, Py_ssize_t n):
-    """The offsets of the runs of equal labels (``n_groups + 1`` entries)."""
-    cdef Py_ssize_t i, g = 0, n_groups = 1 if n else 0
-    for i in range(1, n):
-        n_groups += sorted_labels[i] != sorted_labels[i - 1]
-    starts = np.empty(n_groups + 1, dtype=np.int64)
-    cdef int64_t[::1] st = starts
-    st[0] = 0
-    for i in range(1, n):
-        if sorted_labels[i] != sorted_labels[i - 1]:
-            g += 1
-            st[g] = i
-    st[n_groups] = n
-    return starts
+cdef enum:
+    RADIX_BITS = 8          # group_order's digit: 256 buckets (few write streams)
+    RADIX_BUCKETS = 256
 
 
-cdef void radix_pass(const int64_t *labels, uint64_t lo, int shift, const int64_t *src,
-                     int64_t *dst, int64_t *counts, Py_ssize_t n) noexcept nogil:
-    """One stable counting pass of ``src`` (positions) into ``dst`` on the 16-bit digit of
-    ``label - lo`` at ``shift``."""
+cdef void radix_pass(const uint64_t *key, const int64_t *pos, uint64_t *key_out,
+                     int64_t *pos_out, Py_ssize_t n, int shift, int64_t *counts) noexcept nogil:
+    """One stable counting pass of (key, position) pairs on the digit of ``key`` at
+    ``shift``: reads sequentially, writes into 2048 sequential streams."""
     cdef Py_ssize_t i, d
-    for d in range(65537):
+    for d in range(RADIX_BUCKETS + 1):
         counts[d] = 0
     for i in range(n):
-        counts[(((<uint64_t>labels[src[i]] - lo) >> shift) & 0xFFFF) + 1] += 1
-    for d in range(1, 65537):
+        counts[((key[i] >> shift) & (RADIX_BUCKETS - 1)) + 1] += 1
+    for d in range(1, RADIX_BUCKETS + 1):
         counts[d] += counts[d - 1]
     for i in range(n):
-        d = <Py_ssize_t>(((<uint64_t>labels[src[i]] - lo) >> shift) & 0xFFFF)
-        dst[counts[d]] = src[i]
+        d = <Py_ssize_t>((key[i] >> shift) & (RADIX_BUCKETS - 1))
+        key_out[counts[d]] = key[i]
+        pos_out[counts[d]] = pos[i]
         counts[d] += 1
 
 
 def group_order(const int64_t[::1] labels):
-    """``(order, starts)`` of the labels (see ``rsft._reference.group_order``): a stable
-    counting sort when the labels span at most about ``n`` values, else a stable radix sort
-    on 16-bit digits of ``label - min``; None for labels already in order."""
-    cdef Py_ssize_t n = labels.shape[0], i, d, n_digits = 0
-    cdef uint64_t lo, span
+    """``(order, starts, group_labels)`` (see ``rsft._reference.group_order``): None for
+    labels already in order, else a stable LSD radix sort on 11-bit digits of ``label -
+    min`` (as many passes as the labels' span needs: 2 for up to 4 million groups)."""
+    cdef Py_ssize_t n = labels.shape[0], i, g, n_groups
+    cdef uint64_t lo, span = 0
     cdef int shift
     cdef bint in_order = True
+    cdef int64_t smallest
     for i in range(1, n):
         if labels[i] < labels[i - 1]:
             in_order = False
             break
     if in_order:
-        return None, starts_of(&labels[0] if n else NULL, n)
-    cdef int64_t smallest = labels[0]
+        return (None,) + runs(<const uint64_t *>&labels[0] if n else NULL, n, 0)
+    keys_a, keys_b = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint64)
+    order_a, order_b = np.arange(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    cdef uint64_t[::1] key = keys_a, key_b = keys_b
+    cdef int64_t[::1] pos = order_a, pos_b = order_b
+    cdef uint64_t *key_src = &key[0]
+    cdef uint64_t *key_dst = &key_b[0]
+    cdef int64_t *pos_src = &pos[0]
+    cdef int64_t *pos_dst = &pos_b[0]
+    cdef int64_t[::1] counts = np.empty(RADIX_BUCKETS + 1, dtype=np.int64)
+    smallest = labels[0]
     for i in range(n):
         smallest = min(smallest, labels[i])
     lo = <uint64_t>smallest
-    span = 0
-    for i in range(n):      # differences modulo 2**64: exact for any int64 labels
-        span = max(span, <uint64_t>labels[i] - lo)
-    order = np.empty(n, dtype=np.int64)
-    spare = np.empty(n, dtype=np.int64)
-    cdef int64_t[::1] o = order, tmp = spare, counts
-    if span < <uint64_t>(n + 65536):
-        counts = np.zeros(span + 2, dtype=np.int64)
-        with nogil:
-            for i in range(n):
-                counts[<uint64_t>labels[i] - lo + 1] += 1
-            for d in range(1, <Py_ssize_t>span + 2):
-                counts[d] += counts[d - 1]
-            for i in range(n):                 # in input order: stable
-                d = <Py_ssize_t>(<uint64_t>labels[i] - lo)
-                o[counts[d]] = i
-                counts[d] += 1
-    else:
-        while n_digits < 4 and (span >> (16 * n_digits)) != 0:
-            n_digits += 1
-        counts = np.empty(65537, dtype=np.int64)
-        with nogil:
-            for i in range(n):
-                tmp[i] = i
-            for shift in range(0, 16 * n_digits, 16):   # least significant digit first
-                radix_pass(&labels[0], lo, shift, &tmp[0], &o[0], &counts[0], n)
-                for i in range(n):
-                    tmp[i] = o[i]
+    for i in range(n):          # differences modulo 2**64: exact for any int64 labels
+        key[i] = <uint64_t>labels[i] - lo
+        span = max(span, key[i])
+    shift = 0
+    with nogil:
+        while shift < 64 and (span >> shift) != 0:
+            radix_pass(key_src, pos_src, key_dst, pos_dst, n, shift, &counts[0])
+            key_src, key_dst = key_dst, key_src
+            pos_src, pos_dst = pos_dst, pos_src
+            shift += RADIX_BITS
+    order = order_a if pos_src == &pos[0] else order_b
+    return (order,) + runs(key_src, n, lo)
+
+
+cdef tuple runs(const uint64_t *key, Py_ssize_t n, uint64_t lo):
+    """``(starts, group_labels)`` of the runs of equal sorted keys (label = key + lo, modulo
+    2**64; labels in order are passed as their own bits with lo = 0)."""
+    cdef Py_ssize_t i, g = 0, n_groups = 1 if n else 0
+    for i in range(1, n):
+        n_groups += key[i] != key[i - 1]
+    starts = np.empty(n_groups + 1, dtype=np.int64)
+    group_labels = np.empty(n_groups, dtype=np.int64)
+    cdef int64_t[::1] st = starts, gl = group_labels
     for i in range(n):
-        tmp[i] = labels[o[i]]
-    return order, starts_of(&tmp[0], n)
+        if i == 0 or key[i] != key[i - 1]:
+            st[g] = i
+            gl[g] = <int64_t>(key[i] + lo)
+            g += 1
+    st[n_groups] = n
+    return starts, group_labels
 
 
 def mark_duplicates(double[::1] r, const int64_t[::1] keys, const int64_t[::1] starts,

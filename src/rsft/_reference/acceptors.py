@@ -66,20 +66,21 @@ __all__ = ["group_order", "mark_duplicates", "threshold_accept", "quantile_accep
 # ---------------------------------------------------------------------------------------------
 
 def group_order(labels):
-    """``(order, starts)`` of int64 ``labels`` (one group label per candidate).
+    """``(order, starts, group_labels)`` of int64 ``labels`` (one group label per candidate).
 
     ``order`` is the stable permutation sorting the labels (input positions in group order),
     or None when the labels are already non-decreasing (the fast path: no permutation);
-    ``starts`` the offsets of the groups in that order (``n_groups + 1`` entries).
+    ``starts`` the offsets of the groups in that order (``n_groups + 1`` entries) and
+    ``group_labels`` each group's label, ascending.
     """
     n = labels.size
     order = None
     if n > 1 and not (labels[1:] >= labels[:-1]).all():
         order = np.argsort(labels, kind="stable")
         labels = labels[order]
-    boundaries = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    starts = np.concatenate(([0], boundaries, [n] if n else [])).astype(np.int64)
-    return order, starts
+    first = np.flatnonzero(np.r_[n > 0, labels[1:] != labels[:-1]])
+    starts = np.append(first, n).astype(np.int64)
+    return order, starts, labels[first]
 
 
 def _group_ids(starts):
@@ -107,10 +108,10 @@ def _count_bad(r):
 
 def _finish(r, starts, u, min_per_group, out, n_valid, n_accepted, is_short, is_topped_up, need):
     """Counts, flags and the top-up, shared by every acceptor; ``need``: per-group count
-    under which a group is short (``k`` or 0)."""
+    under which a group is short (``k`` or 0). No acceptor accepts a failed candidate, and a
+    non-reward makes the call raise, so ``out`` needs no masking."""
     gid = _group_ids(starts)
     valid = np.isfinite(r)
-    out &= valid
     n_valid[...] = np.bincount(gid, weights=valid, minlength=starts.size - 1)
     n_accepted[...] = np.bincount(gid, weights=out, minlength=starts.size - 1)
     is_short[...] = n_valid < np.maximum(need, min_per_group)
@@ -192,6 +193,7 @@ def topk_accept(rng, r, starts, k, min_per_group, out, n_valid, n_accepted, is_s
     rank = np.arange(r.size) - starts[gid]
     out[...] = False
     out[ranked[rank < k[gid]]] = True
+    out &= r > -np.inf          # a failed candidate among the first k is not accepted
     _finish(r, starts, u, min_per_group, out, n_valid, n_accepted, is_short, is_topped_up, k)
     return _count_bad(r)
 
