@@ -62,11 +62,26 @@ def _loop(ns):
     assert (round(float(h["kl"][-1]), 3), round(target["kl"], 3)) == (0.730, 0.729)
 
 
+def _filtering(ns):
+    res, st = ns["res"], ns["st"]
+    assert res.index.tolist() == [0, 1, 5, 6, 7, 11]
+    assert st.label.tolist() == [4, 9, 17]
+    assert st.n_valid.tolist() == [3, 3, 2] and st.n_duplicates.tolist() == [0, 1, 1]
+    assert st.n_accepted.tolist() == [2, 2, 2] and not st.short.any()
+    assert res.summary()["acceptance_rate"] == 0.75
+    assert round(ns["baseline"].summary()["mean_reward_accepted"], 3) == 0.45
+    assert round(res.summary()["mean_reward_accepted"], 3) == 0.667
+    kept = ns["rising"].accept(ns["reward"], round=3, groups=ns["prompt_id"],
+                               keys=ns["text_hash"])
+    assert kept.group_stats.n_accepted.tolist() == [1, 1, 1]
+
+
 def _backend(ns):
     assert rsft.get_backend() == "numpy"
 
 
-CHECKS = {"stats": _tour, "model": _pieces, "trainer": _loop, "q": _backend}
+CHECKS = {"stats": _tour, "model": _pieces, "trainer": _loop, "baseline": _filtering,
+          "q": _backend}
 
 
 def test_readme_python_blocks_run():
