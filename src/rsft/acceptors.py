@@ -336,6 +336,22 @@ class AcceptResult:
         return self.n_accepted / self.mask.size if self.mask.size else math.nan
 
 
+def _call_kernel(kernel, rng, cand, params, min_per_group, *, tilt, weights):
+    """Allocate the outputs, run one acceptor kernel on the candidates and wrap the result;
+    returns ``(the kernel's bad-input count, AcceptResult)``."""
+    n_groups = cand.n_groups
+    accepted = np.empty(cand.r.size, dtype=np.bool_)
+    call = {"candidates": cand, "accepted": accepted,
+            "n_valid": np.empty(n_groups, dtype=np.int64),
+            "n_accepted": np.empty(n_groups, dtype=np.int64),
+            "is_short": np.empty(n_groups, dtype=np.bool_),
+            "is_topped_up": np.empty(n_groups, dtype=np.bool_),
+            "tilt": tilt, "weights": weights}
+    n_bad = kernel(rng, cand.r, cand.starts, *params, min_per_group, accepted,
+                   call["n_valid"], call["n_accepted"], call["is_short"], call["is_topped_up"])
+    return n_bad, AcceptResult(cand.to_input_order(accepted), _call=call)
+
+
 # ---------------------------------------------------------------------------------------------
 # The acceptor base class: one kernel call per accept
 # ---------------------------------------------------------------------------------------------
@@ -388,21 +404,13 @@ class Acceptor:
         self._check(cand)
         params = self._parameters(cand, round)
         rng = _validate.generator(rng) if (rng is not None or self._draws()) else None
-        n, n_groups = cand.r.size, cand.n_groups
-        accepted = np.empty(n, dtype=np.bool_)
-        n_valid = np.empty(n_groups, dtype=np.int64)
-        n_accepted = np.empty(n_groups, dtype=np.int64)
-        is_short = np.empty(n_groups, dtype=np.bool_)
-        is_topped_up = np.empty(n_groups, dtype=np.bool_)
-        n_bad = self._kernel(kernels)(rng, cand.r, cand.starts, *params, self.min_per_group,
-                                      accepted, n_valid, n_accepted, is_short, is_topped_up)
+        n_bad, result = _call_kernel(self._kernel(kernels), rng, cand, params,
+                                     self.min_per_group, tilt=self._tilt(params),
+                                     weights=isinstance(self, StatisticalRS))
         if n_bad:
             _raise_bad_rewards(r)
             self._raise_above_bound(r, cand, params)
-        call = {"candidates": cand, "accepted": accepted, "n_valid": n_valid,
-                "n_accepted": n_accepted, "is_short": is_short, "is_topped_up": is_topped_up,
-                "tilt": self._tilt(params), "weights": isinstance(self, StatisticalRS)}
-        return AcceptResult(cand.to_input_order(accepted), _call=call)
+        return result
 
     def __call__(self, r, rng=None, round=0, **kwargs):
         return self.accept(r, rng, round, **kwargs)
@@ -427,6 +435,15 @@ class Acceptor:
 
     def _raise_above_bound(self, r, cand, params):
         raise AssertionError("the kernel reported bad rewards that were not found")
+
+
+def _at_round(value, round, name, **limits):
+    """A constant parameter, or a schedule's value at ``round``, checked like the constant."""
+    round = _validate.count(round, "round")
+    if callable(value):
+        return _validate.real(value(round), f"{name}({round}) (the schedule's value)",
+                              scalar_arrays=True, **limits)
+    return value
 
 
 class Threshold(Acceptor):
@@ -479,11 +496,7 @@ class Threshold(Acceptor):
 
     def tau_at(self, round=0):
         """The threshold used in round ``round`` (the schedule's value, or the constant)."""
-        round = _validate.count(round, "round")
-        if callable(self.tau):
-            return _validate.real(self.tau(round), f"tau({round}) (the schedule's value)",
-                                  finite=False, scalar_arrays=True)
-        return self.tau
+        return _at_round(self.tau, round, "tau", finite=False)
 
     def _parameters(self, cand, round):
         tau = self.tau_at(round)
@@ -537,12 +550,8 @@ class Quantile(Acceptor):
         return f"Quantile(q={self.q!r})"
 
     def q_at(self, round=0):
-        """The quantile level used in round ``round``."""
-        round = _validate.count(round, "round")
-        if callable(self.q):
-            return _validate.real(self.q(round), f"q({round}) (the schedule's value)",
-                                  lo=0.0, hi=1.0, scalar_arrays=True)
-        return self.q
+        """The quantile level used in round ``round`` (the schedule's value, or the constant)."""
+        return _at_round(self.q, round, "q", lo=0.0, hi=1.0)
 
     def _parameters(self, cand, round):
         return (self.q_at(round),)
@@ -875,16 +884,10 @@ def matched_random(result, rng=None, *, backend=None):
     kernels = _backend.kernels(backend)
     rng = _validate.generator(rng)
     cand = result._call["candidates"]
-    n_groups = cand.n_groups
-    flat = np.where(np.isfinite(cand.r), 0.0, -np.inf)   # every valid candidate ties
-    accepted = np.empty(cand.r.size, dtype=np.bool_)
-    n_valid = np.empty(n_groups, dtype=np.int64)
-    n_accepted = np.empty(n_groups, dtype=np.int64)
-    is_short = np.empty(n_groups, dtype=np.bool_)
-    is_topped_up = np.empty(n_groups, dtype=np.bool_)
-    kernels.topk_accept(rng, flat, cand.starts, result._call["n_accepted"], 0, accepted,
-                        n_valid, n_accepted, is_short, is_topped_up)
-    call = {"candidates": cand, "accepted": accepted, "n_valid": n_valid,
-            "n_accepted": n_accepted, "is_short": is_short, "is_topped_up": is_topped_up,
-            "tilt": None, "weights": False}
-    return AcceptResult(cand.to_input_order(accepted), _call=call)
+    # every valid candidate ties at 0: top-k then picks those with the smallest uniforms
+    ties = _Candidates(np.where(np.isfinite(cand.r), 0.0, -np.inf), cand.order, cand.starts,
+                       cand.labels, cand.n_duplicates, cand.shape, cand.rectangular)
+    _, pick = _call_kernel(kernels.topk_accept, rng, ties, (result._call["n_accepted"],), 0,
+                           tilt=None, weights=False)
+    pick._call["candidates"] = cand      # the statistics of the real rewards
+    return pick
