@@ -11,6 +11,7 @@
 # pcg64_inline and fill_uniform (bitgen.pxi) and, for StatisticalRS, the sampler's accept()
 # (sampler.pxi: same squeezes, same log fallback as the reference).
 
+from libc.float cimport DBL_MAX
 from libc.math cimport INFINITY, exp, floor
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport qsort
@@ -185,19 +186,25 @@ cdef Py_ssize_t count_range "rsft_count_range"(const double *r, unsigned char *o
     """Count the valid rewards and the accepted candidates; return the number of non-rewards
     (NaN, +inf). No acceptor accepts a failed candidate, and a non-reward makes the call
     raise, so ``out`` needs no masking. Two loops, each of one element width, so both
-    vectorise."""
-    cdef Py_ssize_t i, failed = 0, not_a_number = 0, plus_inf = 0, accepted_count = 0
+    vectorise: ``x <= DBL_MAX`` holds for the finite rewards and -inf alone (NaN compares
+    false), and the accepted flags add up in 32-bit chunks (4 bytes per lane, not 8)."""
+    cdef Py_ssize_t i, start = 0, stop, reward_or_failed = 0, failed = 0, accepted_count = 0
+    cdef unsigned int chunk_accepted
     cdef double x
     for i in range(n):
         x = r[i]
+        reward_or_failed += x <= DBL_MAX
         failed += x == -INFINITY
-        plus_inf += x == INFINITY
-        not_a_number += x != x
-    for i in range(n):
-        accepted_count += out[i]
-    n_valid[0] = n - failed - plus_inf - not_a_number
+    while start < n:
+        stop = min(n, start + (1 << 30))
+        chunk_accepted = 0
+        for i in range(start, stop):
+            chunk_accepted += out[i]
+        accepted_count += chunk_accepted
+        start = stop
+    n_valid[0] = reward_or_failed - failed
     n_accepted[0] = accepted_count
-    return plus_inf + not_a_number
+    return n - reward_or_failed
 
 
 cdef void topk_row(const double *r, const double *u, Py_ssize_t n, Py_ssize_t k,
