@@ -57,6 +57,9 @@ bench: $(VENV)/.installed-bench
 	($(BENCH) --benchmark-storage=../.benchmarks/optim \
 	    --benchmark-json=../.bench-optim.json test_bench_optim.py) || status=1; \
 	($(REPORT) report_optim.py ../.bench-optim.json) || status=1; \
+	($(BENCH) --benchmark-storage=../.benchmarks/acceptors \
+	    --benchmark-json=../.bench-acceptors.json test_bench_acceptors.py) || status=1; \
+	($(REPORT) report_acceptors.py ../.bench-acceptors.json) || status=1; \
 	($(BENCH) --benchmark-storage=../.benchmarks/losses \
 	    --benchmark-columns=min,median,rounds --benchmark-sort=name \
 	    test_bench_losses.py) || status=1; \

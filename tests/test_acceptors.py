@@ -540,3 +540,198 @@ def test_zero_dim_array_parameters_of_acceptors():
     assert np.array_equal(a.mask, b.mask)
     t = rsft.Threshold(np.array(2.0)).accept(r)
     assert t.mask.tolist() == [[False, True, True]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouped rewards: oracles (RSO's published algorithm, Theorem 1, numpy.quantile, a uniform
+# matched pick) and the semantics of -inf, keys, min_per_group and the statistics
+# ---------------------------------------------------------------------------------------------
+
+def _published_rso(rewards, num_samples, beta, rng):
+    """RSO's Algorithm 1 (Liu et al. 2023) transcribed as published, with ``rng.random()``
+    for ``np.random.uniform()``; the candidates are the positions (distinct, so the dict of
+    completions changes nothing). The published loop fails on an empty pool; so does this."""
+    candidates = {c: r for c, r in enumerate(rewards)}
+    accepted = []
+    while len(accepted) < num_samples:
+        max_reward = max(candidates.values())
+        to_remove = []
+        for c, r in candidates.items():
+            u = rng.random()
+            if u >= math.exp((r - max_reward) / beta):
+                continue
+            accepted.append(c)
+            to_remove.append(c)
+            if len(accepted) == num_samples:
+                break
+        for c in to_remove:
+            candidates.pop(c)
+    return accepted
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.5, 3.0])
+def test_rso_equals_the_published_algorithm(beta, backend):
+    """Same Generator, same draws: the same accepted set, group of any size, any k <= n."""
+    for seed in range(60):
+        g = np.random.default_rng(seed)
+        n = int(g.integers(1, 16))
+        k = int(g.integers(1, n + 1))
+        r = g.normal(size=n) if seed % 2 else g.integers(0, 3, n).astype(float)  # ties too
+        want = sorted(_published_rso(r.tolist(), k, beta, np.random.default_rng(seed)))
+        res = rsft.RSO(beta, k, backend=backend).accept(r, rng=seed, groups=np.zeros(n, int))
+        assert res.index.tolist() == want, (seed, n, k)
+        assert res.group_stats.n_accepted.tolist() == [k]
+
+
+def test_rso_short_groups_accept_everything_valid(backend):
+    r = np.array([0.3, -np.inf, 0.1, 5.0, -np.inf, -np.inf])
+    res = rsft.RSO(0.5, 3, backend=backend).accept(r, rng=0, groups=[1, 1, 1, 2, 3, 3])
+    st = res.group_stats
+    assert res.mask.tolist() == [True, False, True, True, False, False]
+    assert st.short.tolist() == [True, True, True] and st.n_accepted.tolist() == [2, 1, 0]
+    assert math.isnan(st.acceptance_rate[2]) and math.isnan(st.mean_reward_accepted[2])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_grouped_statistical_rs_acceptance_rate_theorem1(seed, backend):
+    """Ragged groups with a -inf share: the acceptance rate of the valid candidates is
+    E_q[exp((r - r_max)/beta)] within 4 standard errors, and so is expected_acceptance."""
+    g = np.random.default_rng(seed)
+    sizes = g.integers(1, 40, 3000)
+    labels = g.permutation(np.repeat(np.arange(3000), sizes))
+    idx = g.choice(len(VALUES), size=labels.size, p=Q)
+    r = VALUES[idx]
+    r[g.random(r.size) < 0.1] = -np.inf
+    beta, r_max = 0.7, 2.0
+    res = StatisticalRS(beta, r_max=r_max, backend=backend).accept(r, rng=seed, groups=labels)
+    p = float(np.sum(Q * np.exp((VALUES - r_max) / beta)))
+    summary = res.summary()
+    n = summary["n_valid"]
+    se = math.sqrt(p * (1 - p) / n)
+    assert abs(summary["acceptance_rate"] - p) <= 4 * se, (summary, p)
+    assert abs(summary["expected_acceptance"] - p) <= 4 * se
+    assert not res.mask[r == -np.inf].any()
+
+
+@pytest.mark.parametrize("q", [0.0, 0.1, 0.25, 0.5, 0.7, 0.95, 1.0])
+def test_quantile_against_numpy_quantile(q, backend):
+    g = np.random.default_rng(int(q * 100))
+    sizes = g.integers(1, 30, 200)
+    labels = np.repeat(np.arange(200), sizes)
+    r = np.where(g.random(labels.size) < 0.5, g.normal(size=labels.size),
+                 g.integers(0, 3, labels.size).astype(float))
+    r[g.random(r.size) < 0.1] = -np.inf
+    res = rsft.Quantile(q, backend=backend).accept(r, groups=labels)
+    for lab in range(200):
+        sel = labels == lab
+        valid = r[sel][np.isfinite(r[sel])]
+        want = (r[sel] >= np.quantile(valid, q)) if valid.size else np.zeros(sel.sum(), bool)
+        assert np.array_equal(res.mask[sel], want), (lab, r[sel])
+    assert _quantile_schedule_keeps(backend) == [6, 4, 1]   # q = 0.7, 0.8, 0.95 of 0..19
+
+
+def _quantile_schedule_keeps(backend):
+    acc = rsft.Quantile(lambda t: min(0.7 + 0.05 * t, 0.95), backend=backend)
+    r = np.arange(20.0)[None, :]
+    return [acc.accept(r, round=t).n_accepted for t in (0, 2, 10)]
+
+
+def test_matched_random_is_uniform_over_valid_candidates(backend):
+    """Per group, each valid candidate is picked with probability c / n_valid: chi-square over
+    the positions of 4000 repetitions, alpha = 1e-3; never a failed or duplicate candidate."""
+    r = np.array([3.0, -np.inf, 1.0, 2.0, 2.0, 0.5, 9.0, 8.0, 7.0])
+    labels = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1])
+    keys = np.array([1, 2, 3, 4, 4, 5, 6, 7, 8])     # candidate 4 duplicates candidate 3
+    best = TopK(2, backend=backend).accept(r, rng=0, groups=labels, keys=keys)
+    reps = 4000
+    counts = np.zeros(r.size)
+    rng = np.random.default_rng(11)
+    for _ in range(reps):
+        pick = rsft.acceptors.matched_random(best, rng, backend=backend)
+        assert pick.group_stats.n_accepted.tolist() == [2, 2]
+        counts += pick.mask
+    assert counts[1] == 0 and counts[4] == 0
+    for members in ([0, 2, 3], [5, 6, 7, 8]):
+        observed = counts[members]
+        assert observed.sum() == 2 * reps
+        assert stats.chisquare(observed).pvalue > ALPHA, observed
+
+
+def test_duplicates_count_once_first_kept(backend):
+    r = np.array([1.0, 1.0, 0.5, -np.inf, 0.2, 0.9])
+    keys = np.array([7, 7, 7, 8, 8, 7])
+    labels = np.array([0, 0, 0, 0, 0, 1])
+    res = Threshold(0.0, backend=backend).accept(r, groups=labels, keys=keys)
+    # group 0: key 7 first at position 0 (kept), 1 and 2 duplicates; the failed candidate
+    # with key 8 is no duplicate, so position 4 is the first valid key 8
+    assert res.mask.tolist() == [True, False, False, False, True, True]
+    st = res.group_stats
+    assert st.n_duplicates.tolist() == [2, 0] and st.n_valid.tolist() == [2, 1]
+    assert st.n_candidates.tolist() == [5, 1]
+    with pytest.raises(ValueError, match="keys must have the rewards' shape"):
+        Threshold(0.0).accept(r, groups=labels, keys=keys[:3])
+
+
+def test_min_per_group_tops_up_with_the_best(backend):
+    r = np.array([[0.1, 0.9, 0.5, -np.inf], [2.0, 1.0, 3.0, 0.0], [-np.inf] * 4])
+    res = Threshold(2.5, min_per_group=2, backend=backend).accept(r, rng=0)
+    assert res.mask.tolist() == [[False, True, True, False], [True, False, True, False],
+                                 [False] * 4]
+    st = res.group_stats
+    assert st.topped_up.tolist() == [True, True, False]
+    assert st.short.tolist() == [False, False, True]
+    # ties at random: two of three tied candidates, each with probability 2/3
+    tied = np.zeros((3000, 3))
+    kept = Threshold(5.0, min_per_group=2, backend=backend).accept(tied, rng=1).mask
+    assert kept.sum(axis=1).tolist() == [2] * 3000
+    assert stats.chisquare(kept.sum(axis=0)).pvalue > ALPHA
+
+
+def test_group_stats_by_hand(backend):
+    r = np.array([1.0, 3.0, -np.inf, 2.0, 2.0, 4.0])
+    labels = np.array([5, 5, 5, 9, 9, -1])
+    res = StatisticalRS(1.0, r_max=4.0, backend=backend).accept(r, rng=0, groups=labels)
+    st = res.group_stats
+    assert st.label.tolist() == [-1, 5, 9] and len(st) == 3
+    assert st.n_candidates.tolist() == [1, 3, 2] and st.n_valid.tolist() == [1, 2, 2]
+    assert st.mean_reward.tolist() == [4.0, 2.0, 2.0]
+    assert st.degenerate.tolist() == [True, False, True]
+    w = np.exp(np.array([1.0, 3.0]) - 4.0)
+    assert st.expected_acceptance[1] == pytest.approx(w.mean(), rel=1e-15)
+    assert st.ess[1] == pytest.approx(w.sum() ** 2 / (w ** 2).sum(), rel=1e-15)
+    assert st.ess[2] == pytest.approx(2.0) and st.ess[0] == pytest.approx(1.0)
+    assert np.array_equal(st.acceptance_rate, st.n_accepted / st.n_valid)
+    s = res.summary()
+    assert s["n_groups"] == 3 and s["n_candidates"] == 6 and s["n_valid"] == 5
+    assert s["mean_reward"] == pytest.approx(12.0 / 5) and s["degenerate"] == 2
+    assert res.weights.tolist() == pytest.approx(np.exp(np.minimum(r - 4.0, 0)).tolist())
+    assert Threshold(0.0).accept(r, groups=labels).group_stats.ess is None
+    assert res.counts.tolist() == st.n_accepted.tolist()
+    with pytest.raises(ValueError, match="built from a mask alone"):
+        AcceptResult(np.ones((1, 2), bool)).summary()
+
+
+class _TensorLike:
+    """What a CPU torch tensor offers numpy: ``__array__`` (no torch needed)."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+
+def test_array_like_inputs_such_as_torch_tensors(backend):
+    try:
+        import torch
+    except ImportError:
+        wrap = _TensorLike
+    else:
+        wrap = torch.as_tensor
+    r = np.array([0.5, 0.1, 0.9, 0.3, -np.inf])
+    labels = np.array([0, 1, 0, 1, 1])
+    keys = np.array([1, 2, 3, 2, 5])
+    want = TopK(1, backend=backend).accept(r, rng=0, groups=labels, keys=keys)
+    got = TopK(1, backend=backend).accept(wrap(r), rng=0, groups=wrap(labels), keys=wrap(keys))
+    assert np.array_equal(want.mask, got.mask) and want.mask.tolist() == [
+        False, True, True, False, False]

@@ -550,3 +550,71 @@ def test_far_too_large_log_M_for_a_builtin_pair_warns():
         warnings.simplefilter("error")
         _good_sampler(log_M=LOG2 + 2.0 / 3.0 + 0.69)     # within log 2: no warning
         _article_pair(log_M=LOG2)                        # no envelope at all: no warning
+
+
+# ---------------------------------------------------------------------------------------------
+# Reward acceptors on grouped rewards: every new entry point, clear messages
+# ---------------------------------------------------------------------------------------------
+
+def _every_acceptor():
+    return [rsft.Threshold(0.0), rsft.Quantile(0.5), rsft.TopK(1),
+            rsft.StatisticalRS(1.0, r_max=5.0), rsft.RSO(1.0, 1)]
+
+
+GROUPED_BAD = [
+    (dict(r=[0.0, np.nan], groups=[0, 0]), ValueError, r"finite; r\[1\] = nan"),
+    (dict(r=[0.0, np.inf], groups=[1, 0]), ValueError, r"finite; r\[1\] = inf"),
+    (dict(r=[0.0, 1.0], groups=[0.0, 1.0]), TypeError, "groups must be integers"),
+    (dict(r=[0.0, 1.0], groups=[True, False]), TypeError, "groups must be integers"),
+    (dict(r=[0.0, 1.0], groups=[0, 1, 2]), ValueError,
+     r"groups must have the rewards' shape \(2,\), got shape \(3,\)"),
+    (dict(r=[[0.0, 1.0]], groups=[0, 1]), ValueError, "with groups=, rewards must be 1-D"),
+    (dict(r=[0.0, 1.0], groups=[0, 1], keys=[1.5, 2.0]), TypeError, "keys must be integers"),
+    (dict(r=[0.0, 1.0], groups=[0, 1], keys=[[1, 2]]), ValueError,
+     "keys must have the rewards' shape"),
+    (dict(r=[0.0, 1.0], groups=np.array([0, 2 ** 64 - 1], np.uint64)), ValueError,
+     "groups must fit in int64"),
+    (dict(r=[[0.0, np.nan]]), ValueError, r"finite; r\[0, 1\] = nan"),
+    (dict(r=np.zeros(3)), ValueError, "pass groups="),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case,exc,msg", GROUPED_BAD)
+def test_grouped_acceptors_refuse_bad_input(case, exc, msg, backend):
+    case = dict(case)
+    r = np.asarray(case.pop("r"), dtype=float)
+    for acc in _every_acceptor():
+        with pytest.raises(exc, match=msg):
+            acc.accept(r, rng=0, backend=backend, **case)
+
+
+def test_new_acceptor_parameters_are_checked():
+    for cls in (lambda k: rsft.RSO(1.0, k), lambda k: rsft.TopK(k)):
+        with pytest.raises(ValueError, match="k must be >= 1"):
+            cls(0)
+        with pytest.raises(TypeError, match="k must be a non-negative integer"):
+            cls(2.5)
+    for beta in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="beta must be finite and > 0"):
+            rsft.RSO(beta, 1)
+    for q in (-0.1, 1.5, np.nan):
+        with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):
+            rsft.Quantile(q)
+    with pytest.raises(TypeError, match="q must be a real number"):
+        rsft.Quantile("high")
+    with pytest.raises(ValueError, match=r"q\(3\) \(the schedule's value\) must be in \[0, 1\]"):
+        rsft.Quantile(lambda t: 0.5 + 0.2 * t).accept(np.zeros((1, 3)), round=3)
+    for acc in (rsft.Threshold, rsft.Quantile):
+        with pytest.raises(ValueError, match="min_per_group must be >= 0"):
+            acc(0.5, min_per_group=-1)
+        with pytest.raises(TypeError, match="min_per_group must be a non-negative integer"):
+            acc(0.5, min_per_group=1.5)
+    with pytest.raises(ValueError, match=r"r_max has 3 entries but the rewards have 2 groups"):
+        rsft.StatisticalRS(1.0, r_max=[1.0, 2.0, 3.0]).accept([0.0, 1.0], rng=0, groups=[4, 5])
+    with pytest.raises(ValueError, match=r"reward r\[1\] = 2.0 exceeds r_max = 1.0"):
+        rsft.StatisticalRS(1.0, r_max=1.0).accept([0.0, 2.0], rng=0, groups=[4, 5])
+    with pytest.raises(TypeError, match="matched_random needs the AcceptResult"):
+        rsft.acceptors.matched_random(np.zeros((2, 2), bool), 0)
+    with pytest.raises(TypeError, match="rng must be"):
+        rsft.RSO(1.0, 1).accept([1.0], rng="seed", groups=[0])

@@ -26,7 +26,7 @@ def test_demo_json_runs_and_checks_pass(extra):
     assert p.returncode == 0, p.stderr + p.stdout[-2000:]
     report = json.loads(p.stdout)
     assert report["backend"] == ("numpy" if extra else rsft.get_backend())
-    assert set(report["demos"]) == {"density", "regression", "moulding", "bandit"}
+    assert set(report["demos"]) == {"density", "regression", "moulding", "bandit", "verifier"}
     assert report["checks_passed"] is True
     for name, demo in report["demos"].items():
         assert demo["checks"] and all(v is True for v in demo["checks"].values()), name
@@ -40,6 +40,17 @@ def test_demo_json_runs_and_checks_pass(extra):
     b = d["bandit"]
     srs = [v for k, v in b["variants"].items() if k.startswith("statistical RS")][0]
     assert abs(srs["expected_reward"] - b["exact_target"]["expected_reward"]) < 0.05
+    v = d["verifier"]
+    assert set(v["variants"]) == {"RSO (beta 0.5, k 2)", "TopK (k 2)",
+                                  "Quantile (q 0.7 -> 0.9)", "matched random (RSO's budget)"}
+    for name, run in v["variants"].items():      # initial accuracy, then one per round
+        assert len(run["accuracy"]) == v["rounds"] + 1 and len(run["accepted"]) == v["rounds"]
+    rso, rnd = v["variants"]["RSO (beta 0.5, k 2)"], v["variants"]["matched random (RSO's budget)"]
+    assert rso["accuracy"][-1] > rnd["accuracy"][-1] + 0.08
+    assert sum(run["failed"][0] for run in v["variants"].values()) > 0   # failed generations
+    assert sum(run["duplicates"][0] for run in v["variants"].values()) > 0   # and duplicates
+    t = v["tilted_target"]
+    assert abs(t["mean_reward_kept"] - t["mean_reward_pi_star"]) <= 4 * t["se"]
     assert report["seconds"] < 60
 
 

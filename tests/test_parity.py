@@ -1,6 +1,7 @@
 """Both backends: bit-identical samples and Generator states for the same seed."""
 import math
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -342,3 +343,132 @@ def test_log_concave_sampler_bit_identical(case, seed, bitgen):
     assert sc.max_excess == pytest.approx(sn.max_excess, rel=1e-12, abs=1e-15)
     # the target saw the same arrays: construction's, then the in-between points per chunk
     assert len(cc) == len(cn) and all(np.array_equal(a, b) for a, b in zip(cc, cn))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reward acceptors on grouped (ragged) rewards: masks, statistics and Generator states
+# ---------------------------------------------------------------------------------------------
+
+def _ragged(seed, n_groups=40, sorted_labels=False, n_values=4):
+    """Ragged groups of sizes 1..12 (some of size 1), few distinct rewards (ties), failed
+    candidates (-inf), one all-failed group and duplicate keys; labels sparse and shuffled."""
+    g = np.random.default_rng(seed)
+    sizes = g.integers(1, 13, n_groups)
+    sizes[:3] = 1
+    labels = np.repeat(g.choice(10 * n_groups, n_groups, replace=False) - 5 * n_groups, sizes)
+    r = g.integers(0, n_values, labels.size).astype(float)
+    r[g.random(labels.size) < 0.15] = -np.inf
+    r[labels == labels[-1]] = -np.inf
+    keys = g.integers(0, 6, labels.size)
+    if not sorted_labels:
+        perm = g.permutation(labels.size)
+        labels, r, keys = labels[perm], r[perm], keys[perm]
+    else:
+        order = np.argsort(labels, kind="stable")
+        labels, r, keys = labels[order], r[order], keys[order]
+    return r, labels, keys
+
+
+def _grouped_acceptors():
+    return [rsft.Threshold(1.0), rsft.Threshold(1.0, min_per_group=2),
+            rsft.Quantile(0.5), rsft.Quantile(lambda t: 0.9, min_per_group=3),
+            rsft.TopK(1), rsft.TopK(3, min_per_group=4),
+            rsft.StatisticalRS(0.5), rsft.StatisticalRS(1.0, r_max=3.0, min_per_group=2),
+            rsft.RSO(0.5, 2), rsft.RSO(2.0, 3, min_per_group=5), rsft.RSO(1e-3, 1)]
+
+
+def _same_stats(a, b):
+    for name in rsft.acceptors.GroupStats.FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+    sa, sb = a.summary(), b.summary()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert sa[k] == sb[k] or (sa[k] != sa[k] and sb[k] != sb[k]), k
+
+
+def _accept_both(acc, seed, *args, **kw):
+    out = []
+    for be in ("cython", "numpy"):
+        rng = np.random.default_rng(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rsft.ApproximateTiltWarning)
+            res = acc.accept(*args, rng=rng, backend=be, **kw)
+        out.append((res, rng))
+    return out
+
+
+@pytest.mark.parametrize("sorted_labels", [False, True])
+@pytest.mark.parametrize("with_keys", [False, True])
+def test_grouped_acceptors_bit_identical(sorted_labels, with_keys):
+    for seed in SEEDS:
+        r, labels, keys = _ragged(seed, sorted_labels=sorted_labels)
+        for acc in _grouped_acceptors():
+            (rc, gc), (rn, gn) = _accept_both(acc, seed, r, groups=labels,
+                                              keys=keys if with_keys else None)
+            assert rc.mask.shape == r.shape and np.array_equal(rc.mask, rn.mask), acc
+            assert np.array_equal(rc.index, rn.index)
+            assert np.array_equal(rc.index, np.flatnonzero(rc.mask))
+            _same_stats(rc.group_stats, rn.group_stats)
+            assert (rc.weights is None) == (rn.weights is None)
+            if rc.weights is not None:
+                assert np.array_equal(rc.weights, rn.weights)
+            assert _same_state(gc.bit_generator.state, gn.bit_generator.state), acc
+            # the matched random baseline, from the same result, on both backends
+            mc = rsft.acceptors.matched_random(rc, np.random.default_rng(seed), backend="cython")
+            mn = rsft.acceptors.matched_random(rc, np.random.default_rng(seed), backend="numpy")
+            assert np.array_equal(mc.mask, mn.mask)
+            _same_stats(mc.group_stats, mn.group_stats)
+
+
+def test_grouped_and_rectangular_give_the_same_masks():
+    g = np.random.default_rng(3)
+    r2 = g.integers(0, 3, (30, 9)).astype(float)
+    r2[g.random(r2.shape) < 0.2] = -np.inf
+    labels = np.repeat(np.arange(30), 9)
+    for acc in _grouped_acceptors():
+        for be in ("cython", "numpy"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rsft.ApproximateTiltWarning)
+                rect = acc.accept(r2, rng=5, backend=be)
+                grouped = acc.accept(r2.ravel(), rng=5, groups=labels, backend=be)
+            assert np.array_equal(rect.mask.ravel(), grouped.mask), (acc, be)
+            _same_stats(rect.group_stats, grouped.group_stats)
+            # shuffled labels hold the same groups: the same decisions, candidate by candidate
+            perm = np.random.default_rng(1).permutation(labels.size)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rsft.ApproximateTiltWarning)
+                shuffled = acc.accept(r2.ravel()[perm], rng=5, groups=labels[perm], backend=be)
+            if not isinstance(acc, (rsft.TopK, rsft.StatisticalRS, rsft.RSO)) and \
+                    acc.min_per_group == 0:   # random acceptors draw in group order, which
+                assert np.array_equal(shuffled.mask, rect.mask.ravel()[perm])   # depends on it
+
+
+def test_grouped_empty_and_singletons():
+    for acc in _grouped_acceptors():
+        for r, labels in [(np.zeros(0), np.zeros(0, np.int64)),
+                          (np.array([0.5, -np.inf, 2.0]), np.array([9, 8, 7]))]:
+            (rc, gc), (rn, gn) = _accept_both(acc, 0, r, groups=labels)
+            assert np.array_equal(rc.mask, rn.mask) and rc.mask.shape == r.shape
+            _same_stats(rc.group_stats, rn.group_stats)
+            assert _same_state(gc.bit_generator.state, gn.bit_generator.state)
+            assert not rc.mask[r == -np.inf].any()
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([2 ** 62, -2 ** 62, 5, 2 ** 62, -(2 ** 63), 2 ** 63 - 1, 5]),   # radix, 6 passes
+    np.random.default_rng(0).integers(-3, 3, 500),                          # one pass
+    np.random.default_rng(1).integers(0, 10 ** 6, 5000),                    # three passes
+    np.arange(100),                                                          # in order
+])
+def test_group_order_kernels_agree(labels):
+    labels = labels.astype(np.int64)
+    oc, sc, lc = _core.group_order(labels)
+    on, sn, ln = _reference.group_order(labels)
+    assert (oc is None) == (on is None)
+    if oc is not None:
+        assert np.array_equal(oc, on) and np.array_equal(oc, np.argsort(labels, kind="stable"))
+    assert np.array_equal(sc, sn) and np.array_equal(lc, ln)
+    assert np.array_equal(lc, np.unique(labels))

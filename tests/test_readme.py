@@ -62,6 +62,20 @@ def _loop(ns):
     assert (round(float(h["kl"][-1]), 3), round(target["kl"], 3)) == (0.730, 0.729)
 
 
+def _filtering(ns):
+    res, st = ns["res"], ns["st"]
+    assert res.index.tolist() == [0, 1, 5, 6, 7, 11]
+    assert st.label.tolist() == [4, 9, 17]
+    assert st.n_valid.tolist() == [3, 3, 2] and st.n_duplicates.tolist() == [0, 1, 1]
+    assert st.n_accepted.tolist() == [2, 2, 2] and not st.short.any()
+    assert res.summary()["acceptance_rate"] == 0.75
+    assert round(ns["baseline"].summary()["mean_reward_accepted"], 3) == 0.45
+    assert round(res.summary()["mean_reward_accepted"], 3) == 0.667
+    kept = ns["rising"].accept(ns["reward"], round=3, groups=ns["prompt_id"],
+                               keys=ns["text_hash"])
+    assert kept.group_stats.n_accepted.tolist() == [1, 1, 1]
+
+
 def _backend(ns):
     assert rsft.get_backend() == "numpy"
 
@@ -89,7 +103,7 @@ def _log_concave(ns):
 
 
 CHECKS = {"stats": _tour, "log_M": _tour_callable, "model": _pieces, "trainer": _loop,
-          "q": _backend, "lcs": _log_concave, "first_block": _blocked}
+          "q": _backend, "lcs": _log_concave, "first_block": _blocked, "baseline": _filtering}
 
 
 def test_readme_python_blocks_run():

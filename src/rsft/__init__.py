@@ -21,7 +21,8 @@ from . import acceptors, finetune, losses, models, optim, schedules
 from .optim import SGD, Adagrad, Adam, AdamW, Lion, RMSprop
 from .schedules import (ConstantLR, CosineLR, InverseTimeLR, LinearWarmup, StepLR,
                         WarmupCosine)
-from .acceptors import AcceptResult, ApproximateTiltWarning, StatisticalRS, Threshold, TopK
+from .acceptors import (AcceptResult, ApproximateTiltWarning, Quantile, RSO, StatisticalRS,
+                        Threshold, TopK)
 from .finetune import DensityTrainer, History, RSFTTrainer
 from .losses import BCEWithLogits, MSE, SoftmaxCrossEntropy
 from .models import (GaussianPolicy, LinearRegression, LogisticRegression, SoftmaxPolicy,
@@ -35,7 +36,8 @@ __all__ = [
     "LogConcaveStats", "find_log_M", "EnvelopeViolationError", "EnvelopeViolationWarning",
     "NoEnvelopeError", "NotLogConcaveError", "LargeLogMWarning",
     "ProposalBudgetExceeded", "available_backends", "get_backend", "set_backend",
-    "acceptors", "AcceptResult", "ApproximateTiltWarning", "StatisticalRS", "Threshold", "TopK",
+    "acceptors", "AcceptResult", "ApproximateTiltWarning", "Quantile", "RSO", "StatisticalRS",
+    "Threshold", "TopK",
     "optim", "schedules", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion", "ConstantLR",
     "CosineLR", "InverseTimeLR", "StepLR", "LinearWarmup", "WarmupCosine", "losses", "models",
     "MSE", "BCEWithLogits", "SoftmaxCrossEntropy", "LinearRegression", "LogisticRegression",

@@ -150,6 +150,16 @@ def _plot(report, outdir):
                   title="exact KL(pi || pi_ref)")
         ax[0].legend(fontsize=8)
         save(fig, "demo4_bandit.png")
+    if "verifier" in demos:
+        r = demos["verifier"]
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+        _plot_variants(ax, r["variants"], [lambda v: v["accuracy"],
+                                            lambda v: v["mean_reward_accepted"]])
+        ax[0].set(xlabel="round (0: initial generator)", ylabel="accuracy",
+                  title="exact-answer accuracy")
+        ax[1].set(xlabel="round", ylabel="mean reward", title="reward of the kept answers")
+        ax[0].legend(fontsize=8)
+        save(fig, "demo5_verifier.png")
     return paths
 
 
@@ -221,10 +231,11 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{demo,info}")
     p_demo = sub.add_parser(
-        "demo", help="run the four worked problems and check their results",
-        description="Runs the four worked problems (rejection sampling + SGD, linear "
-                    "regression, injection-moulding quality control, contextual bandit), "
-                    "prints what each reached and checks it; exits 1 when a check fails.")
+        "demo", help="run the five worked problems and check their results",
+        description="Runs the five worked problems (rejection sampling + SGD, linear "
+                    "regression, injection-moulding quality control, contextual bandit, a "
+                    "generator and a verifier), prints what each reached and checks it; exits 1 "
+                    "when a check fails.")
     p_demo.add_argument("--backend", choices=["cython", "numpy"], default=None,
                         help="kernel backend (default: rsft.get_backend())")
     p_demo.add_argument("--seed", type=_seed, default=0,
@@ -233,8 +244,10 @@ def main(argv=None):
     p_demo.add_argument("--plot", metavar="DIR", default=None,
                         help="write PNG figures into DIR (needs matplotlib)")
     p_demo.add_argument("--only", nargs="+", metavar="NAME",
-                        choices=["density", "regression", "moulding", "bandit"],
-                        help="run only these demos (density regression moulding bandit)")
+                        choices=["density", "regression", "moulding", "bandit",
+                                 "verifier"],
+                        help="run only these demos (density regression moulding bandit "
+                             "verifier)")
     p_info = sub.add_parser("info", help="versions, backends and build flags")
     p_info.add_argument("--json", action="store_true", help="print as JSON")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""The four worked problems of ``python -m rsft demo``.
+"""The five worked problems of ``python -m rsft demo``.
 
 Each ``demo_*`` function takes ``(seed, backend)`` and returns ``(result, lines)``: a
 JSON-ready dict whose ``"checks"`` maps a statement (with its tolerance) to True/False, and the
@@ -16,7 +16,7 @@ import numpy as np
 from . import acceptors, errors, optim
 from .distributions import Normal
 from .finetune import DensityTrainer, RSFTTrainer
-from .losses import MSE
+from .losses import MSE, SoftmaxCrossEntropy
 from .models import GaussianPolicy, LinearRegression, SoftmaxPolicy, fit
 from .sampling import RejectionSampler
 
@@ -408,6 +408,131 @@ def demo_bandit(seed, backend):
     return res, lines
 
 
+# ---------------------------------------------------------------------------------------------
+# 5. Offline RSFT for a generator and a verifier
+# ---------------------------------------------------------------------------------------------
+
+def _arithmetic_prompts():
+    """Every prompt "a + b = ?" with a, b in 0..9: one-hot features of a and b, the answer."""
+    a, b = np.divmod(np.arange(100), 10)
+    X = np.zeros((100, 20))
+    X[np.arange(100), a] = 1.0
+    X[np.arange(100), 10 + b] = 1.0
+    return X, a + b
+
+
+def _generate(policy, X, rng, backend):
+    """One generation step as a pipeline delivers it: per prompt a ragged number of sampled
+    answers (2 to 12), some failed (reward -inf after the verifier), flattened with a prompt
+    label per candidate; the answers double as dedup keys."""
+    answers = policy.sample(X, 12, rng, backend=backend)
+    n_kept = rng.integers(2, 13, X.shape[0])
+    keep = np.arange(12)[None, :] < n_kept[:, None]
+    prompt = np.broadcast_to(np.arange(X.shape[0])[:, None], answers.shape)[keep]
+    failed = rng.random(prompt.size) < 0.1
+    return prompt, answers[keep], failed
+
+
+def _verify(prompt, answer, failed, truth):
+    """The verifier: 0 for the exact answer, minus the distance otherwise, -inf if failed."""
+    reward = -np.abs(answer - truth[prompt]).astype(float)
+    reward[failed] = -np.inf
+    return reward
+
+
+def demo_verifier(seed, backend):
+    """A softmax generator of answers to "a + b", a verifier, and three filters and a matched
+    random pick compared over a few rounds of offline RSFT."""
+    X, truth = _arithmetic_prompts()
+    n_answers, rounds, epochs, beta = 19, 6, 60, 0.5
+    init = np.random.default_rng(2026).normal(0.0, 0.1, (20, n_answers))
+
+    def fresh_policy():
+        pol = SoftmaxPolicy(20, n_answers, backend=backend)
+        pol.params[0][...] = init
+        return pol
+
+    def accuracy(pol):
+        """Expected exact-answer accuracy: mean over prompts of pi(truth | prompt)."""
+        return float(np.mean(pol.probs(X)[np.arange(100), truth]))
+
+    rng = np.random.default_rng(seed)
+    filters = {"RSO (beta 0.5, k 2)": acceptors.RSO(beta, 2, backend=backend),
+               "TopK (k 2)": acceptors.TopK(2, backend=backend),
+               "Quantile (q 0.7 -> 0.9)": acceptors.Quantile(
+                   lambda t: min(0.7 + 0.1 * t, 0.9), backend=backend),
+               "matched random (RSO's budget)": None}
+    policies = {name: fresh_policy() for name in filters}
+    optimizers = {name: optim.Adam(p.params, lr=0.2, backend=backend)
+                  for name, p in policies.items()}
+    loss = SoftmaxCrossEntropy(backend=backend)
+    res = {"n_prompts": 100, "rounds": rounds, "beta": beta, "variants": {}, "checks": {}}
+    start = accuracy(fresh_policy())
+    history = {name: {"accuracy": [start], "accepted": [], "mean_reward_accepted": [],
+                      "duplicates": [], "failed": []} for name in filters}
+    for t in range(rounds):
+        for name, acc in filters.items():
+            pol = policies[name]
+            prompt, answer, failed = _generate(pol, X, rng, backend)
+            reward = _verify(prompt, answer, failed, truth)
+            if acc is None:
+                # the same budget as RSO: per prompt, as many as RSO kept, at random
+                rso_view = acceptors.RSO(beta, 2, backend=backend).accept(
+                    reward, rng, round=t, groups=prompt, keys=answer)
+                result = acceptors.matched_random(rso_view, rng, backend=backend)
+            else:
+                result = acc.accept(reward, rng, round=t, groups=prompt, keys=answer)
+            summary = result.summary()
+            h = history[name]
+            h["accepted"].append(summary["n_accepted"])
+            h["mean_reward_accepted"].append(summary["mean_reward_accepted"])
+            h["duplicates"].append(summary["n_duplicates"])
+            h["failed"].append(int(np.count_nonzero(failed)))
+            kept = result.index
+            if kept.size:   # maximum likelihood on the kept (prompt, answer) pairs
+                fit(pol, X[prompt[kept]], answer[kept], loss, optimizers[name], epochs)
+            h["accuracy"].append(accuracy(pol))
+    lines = ["100 prompts 'a + b = ?' (a, b in 0..9), a softmax generator over the answers "
+             "0..18; per prompt 2 to 12 sampled answers, 10% failed (reward -inf), duplicates "
+             "counted once (keys = the answer); verifier reward 0 if exact, else -|error|",
+             f"exact-answer accuracy of the initial generator: {start:.3f}"]
+    for name, h in history.items():
+        res["variants"][name] = dict(h, rounds=rounds)
+        lines.append(f"{name}: accuracy " + " -> ".join(f"{a:.3f}" for a in h["accuracy"])
+                     + f"; accepted per round {h['accepted']}")
+    final = {name: h["accuracy"][-1] for name, h in history.items()}
+    random_final = final["matched random (RSO's budget)"]
+    for name in list(filters)[:3]:
+        short = name.split(" (")[0]
+        res["checks"][f"{short}: exact-answer accuracy rises by >= 0.1"] = (
+            final[name] - start >= 0.1)
+        res["checks"][f"{short}: beats the matched random pick by >= 0.08"] = (
+            final[name] - random_final >= 0.08)
+    res["checks"]["matched random keeps RSO's budget in round 1"] = (
+        history["matched random (RSO's budget)"]["accepted"][0] > 0)
+    # where the tilted target is computable: statistical RS with the exact bound r_max = 0
+    # keeps candidates distributed as pi* ∝ pi_0 exp(r / beta); its mean kept reward must
+    # equal the prompt-weighted mean under pi* (weights: each prompt's acceptance rate Z_i)
+    pol0 = fresh_policy()
+    p0 = pol0.probs(X)
+    r_table = -np.abs(np.arange(n_answers)[None, :] - truth[:, None]).astype(float)
+    tilt = p0 * np.exp(r_table / beta)
+    z = tilt.sum(axis=1)
+    target_mean = float(np.sum(tilt * r_table) / z.sum())
+    answers = pol0.sample(X, 400, rng, backend=backend)
+    r_cand = np.take_along_axis(r_table, answers, axis=1)
+    kept = acceptors.StatisticalRS(beta, r_max=0.0, backend=backend).accept(r_cand, rng).mask
+    got = r_cand[kept]
+    se = float(np.std(got) / math.sqrt(got.size))
+    res["tilted_target"] = {"mean_reward_pi_star": target_mean,
+                            "mean_reward_kept": float(got.mean()), "se": se}
+    lines.append(f"tilted target pi* ∝ pi_0 exp(r/beta): E*[r] = {target_mean:.4f}, kept by "
+                 f"statistical RS (exact r_max = 0): {got.mean():.4f} +- {se:.4f}")
+    res["checks"]["statistical RS meets the tilted target (4 standard errors)"] = (
+        abs(got.mean() - target_mean) <= 4 * se)
+    return res, lines
+
+
 DEMOS = {
     "density": ("1. The first source article done right: N(2, 1) by rejection, SGD on "
                 "E(x - s)^2", demo_density),
@@ -415,6 +540,8 @@ DEMOS = {
                    "intercept", demo_regression),
     "moulding": ("3. Quality control: RSFT of injection-moulding setpoints", demo_moulding),
     "bandit": ("4. Contextual bandit: best-of-n, threshold and statistical RS", demo_bandit),
+    "verifier": ("5. Offline RSFT for a generator and a verifier: RSO, TopK, Quantile and a "
+                 "matched random pick", demo_verifier),
 }
 
 

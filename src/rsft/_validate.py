@@ -222,6 +222,26 @@ def logpdf_values(logpdf, x, *, inf_ok=False):
     return r
 
 
+def labels(x, shape, name):
+    """``x`` as a C-contiguous int64 array of the given shape: integer labels or keys (e.g.
+    ``groups=`` or ``keys=`` of the acceptors; anything ``numpy.asarray`` converts).
+
+    ``TypeError`` unless the dtype is a (signed or unsigned) integer (bool and float are
+    refused, even with integral values); ``ValueError`` for another shape, or for unsigned
+    values beyond int64.
+    """
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    a = np.asarray(x)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers (int64 labels, one per candidate), got "
+                        f"dtype {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"{name} must have the rewards' shape {shape}, got shape {a.shape}")
+    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} must fit in int64, got {int(a.max())}")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
 def array_list(arrays, name):
     """A numpy array or an iterable of them, as a new list (the arrays themselves, not copies).
 

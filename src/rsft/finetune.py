@@ -365,7 +365,8 @@ class RSFTTrainer(_Trainer):
        n_outputs))``) of the proposal policy;
     2. whatever ``reward(X, actions, rng)`` draws (nothing for a deterministic reward);
     3. the acceptor's draws (``TopK`` and ``StatisticalRS``: ``rng.random`` of the rewards'
-       shape; ``Threshold``: none), called with ``round=t``;
+       shape; ``Threshold`` and ``Quantile``: none; ``RSO``: one block per pass), called with
+       ``round=t``;
     4. fine-tuning: none for full batches; with ``batch_size``, one ``rng.permutation`` of the
        accepted set per epoch (:func:`rsft.models.fit`). A round with nothing accepted
        skips this step (and draws nothing in it).
@@ -408,8 +409,8 @@ class RSFTTrainer(_Trainer):
             raise TypeError("reward must be a callable reward(X, actions, rng) -> (n_contexts, "
                             "n_candidates) array")
         if not isinstance(acceptor, Acceptor):
-            raise TypeError(f"acceptor must be an rsft acceptor (Threshold, TopK, "
-                            f"StatisticalRS), got {type(acceptor).__name__}")
+            raise TypeError(f"acceptor must be an rsft acceptor (Threshold, Quantile, TopK, "
+                            f"StatisticalRS, RSO), got {type(acceptor).__name__}")
         if proposal not in ("current", "reference"):
             raise ValueError(f"proposal must be 'current' or 'reference', got {proposal!r}")
         if refit not in ("current", "base"):

@@ -14,7 +14,8 @@ from .sampler import (accept_test, chunk_length, draw_proposals, log_ratio, reje
 from .optim import adagrad_step, adam_step, lion_step, rmsprop_step, sgd_step
 from .losses import (bce_with_logits_loss, categorical_inverse_cdf, log_softmax, mse_loss,
                      sigmoid, softmax, softmax_xent_labels, softmax_xent_probs)
-from .acceptors import statistical_rs_accept, threshold_accept, topk_accept
+from .acceptors import (group_order, mark_duplicates, quantile_accept, rso_accept,
+                        statistical_rs_accept, threshold_accept, topk_accept)
 from .hat import hat_sample
 from . import acceptors, hat, losses, optim, sampler
 
