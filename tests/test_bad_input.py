@@ -618,3 +618,11 @@ def test_new_acceptor_parameters_are_checked():
         rsft.acceptors.matched_random(np.zeros((2, 2), bool), 0)
     with pytest.raises(TypeError, match="rng must be"):
         rsft.RSO(1.0, 1).accept([1.0], rng="seed", groups=[0])
+    for acc in _every_acceptor():
+        for kw, exc, msg in [({"n_threads": 0}, ValueError, "n_threads"),
+                             ({"n_threads": 1000}, ValueError, "n_threads"),
+                             ({"n_threads": 2.0}, TypeError, "n_threads"),
+                             ({"block_size": 0}, ValueError, "block_size must be >= 1"),
+                             ({"block_size": "8"}, TypeError, "block_size")]:
+            with pytest.raises(exc, match=msg):
+                acc.accept(np.zeros((2, 3)), rng=0, **kw)

@@ -5,6 +5,7 @@ import pytest
 
 # dask and distributed are in the test extra: a missing one is an error, not a skip.
 import dask
+import dask.array
 from distributed import Client, LocalCluster
 
 import rsft
@@ -72,6 +73,36 @@ def test_map_trainings_equals_serial_runs(cluster_client):
     assert [h.as_dict() for h in histories] == [h.as_dict() for h in serial]
 
 
+def _acceptors():
+    return [rsft.Threshold(0.5), rsft.Quantile(0.75, min_per_group=1), rsft.TopK(2),
+            rsft.StatisticalRS(1.0, r_max=4.0), rsft.RSO(0.5, 2)]
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+@pytest.mark.parametrize("rows, chunk", [(1000, 300), (64, 64), (5, 2)])
+def test_accept_equals_blocked_acceptance(scheduler, rows, chunk):
+    g = np.random.default_rng(rows)
+    r = np.round(g.normal(size=(rows, 12)), 1)        # ties
+    r[g.random(r.shape) < 0.1] = -np.inf              # failed candidates
+    keys = g.integers(0, 8, r.shape)                  # duplicates
+    for acc in _acceptors():
+        g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+        got = rdask.accept(acc, dask.array.from_array(r, chunks=(chunk, 5)), rng=g1,
+                           keys=keys).compute(scheduler=scheduler)
+        want = acc.accept(r, g2, keys=keys, block_size=chunk).mask
+        assert got.dtype == bool and np.array_equal(got, want), acc
+        assert g1.bit_generator.seed_seq.n_children_spawned == \
+            g2.bit_generator.seed_seq.n_children_spawned
+
+
+def test_accept_on_a_local_cluster(cluster_client):
+    r = np.random.default_rng(0).normal(size=(5000, 16))
+    acc = rsft.StatisticalRS(0.5, r_max=6.0)
+    got = rdask.accept(acc, dask.array.from_array(r, chunks=(1024, 16)), rng=8).compute()
+    assert np.array_equal(got, acc.accept(r, 8, n_threads=2, block_size=1024).mask)
+    assert 0 < got.sum() < got.size
+
+
 @pytest.mark.parametrize("scheduler", ["sync", "threads"])
 def test_map_trainings_schedulers(scheduler):
     grid = [1.0, 4.0]
@@ -89,6 +120,8 @@ def test_everything_sent_pickles():
         rdask.sample_array(s, 10, 5, rng=0)
     with pytest.raises(TypeError, match="module level"):
         rdask.map_trainings(lambda b: _demos.bandit_trainer(b), [1.0], 1, rng=0)
+    with pytest.raises(TypeError, match="module level"):
+        rdask.accept(rsft.Threshold(lambda t: 0.1 * t), dask.array.zeros((4, 3)), rng=0)
 
 
 @pytest.mark.parametrize("call, exc, match", [
@@ -98,6 +131,15 @@ def test_everything_sent_pickles():
     (lambda: rdask.sample_array(object(), 10, 5), TypeError, "sampler must be"),
     (lambda: rdask.sample_array(_sampler("numpy"), 10, 5, rng="x"), TypeError, "rng"),
     (lambda: rdask.map_trainings(3, [1.0], 1), TypeError, "make_trainer must be callable"),
+    (lambda: rdask.accept(object(), dask.array.zeros((4, 3))), TypeError, "acceptor must be"),
+    (lambda: rdask.accept(rsft.TopK(1), np.zeros((4, 3))), TypeError, "dask.array.Array"),
+    (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros(4)), ValueError, "must be 2-D"),
+    (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros((9, 3), chunks=((2, 4, 3), 3))),
+     ValueError, "chunks of one length"),
+    (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros((4, 3)), keys=np.zeros((4, 2), int)),
+     ValueError, "keys must have"),
+    (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros((4, 3)), round=-1), ValueError,
+     "round must be"),
     (lambda: rdask.map_trainings(_demos.bandit_trainer, 5, 1), TypeError, "grid must be"),
     (lambda: rdask.map_trainings(_demos.bandit_trainer, [1.0], 0), ValueError, "rounds must"),
 ])

@@ -472,3 +472,46 @@ def test_group_order_kernels_agree(labels):
         assert np.array_equal(oc, on) and np.array_equal(oc, np.argsort(labels, kind="stable"))
     assert np.array_equal(sc, sn) and np.array_equal(lc, ln)
     assert np.array_equal(lc, np.unique(labels))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reward acceptors, blocked (n_threads= / block_size=): both backends, every thread count
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_blocked_acceptors_bit_identical_across_backends_and_threads(grouped):
+    """Blocks of 7 groups: the same masks, statistics and Generator state on both backends and
+    for 1, 2 and 4 threads; block b decided alone from rng.spawn(n_blocks)[b]."""
+    r, labels, keys = _ragged(11, n_groups=40)
+    if not grouped:
+        r = np.resize(r, 40 * 9).reshape(40, 9)    # rows of 9, with ties and -inf
+        labels = keys = None
+    for acc in _grouped_acceptors():
+        runs = []
+        for backend, n_threads in [("numpy", 1), ("cython", 1), ("cython", 2), ("cython", 4),
+                                   ("numpy", 3)]:
+            rng = np.random.default_rng(4)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rsft.ApproximateTiltWarning)
+                res = acc.accept(r, rng=rng, groups=labels, keys=keys, backend=backend,
+                                 n_threads=n_threads, block_size=7)
+            runs.append((res, rng))
+        (first, rng0) = runs[0]
+        for res, rng in runs[1:]:
+            assert np.array_equal(res.mask, first.mask), acc
+            _same_stats(res.group_stats, first.group_stats)
+            assert _same_state(rng.bit_generator.state, rng0.bit_generator.state)
+        # the derivation by hand: block 0 is the first 7 groups decided from child 0
+        child = np.random.default_rng(4).spawn(-(-len(first.group_stats) // 7))[0]
+        if grouped:
+            in_block = np.isin(labels, first.group_stats.label[:7])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rsft.ApproximateTiltWarning)
+                alone = acc.accept(r[in_block], rng=child, groups=labels[in_block],
+                                   keys=keys[in_block], backend="numpy")
+            assert np.array_equal(alone.mask, first.mask[in_block]), acc
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rsft.ApproximateTiltWarning)
+                alone = acc.accept(r[:7], rng=child, backend="numpy")
+            assert np.array_equal(alone.mask, first.mask[:7]), acc

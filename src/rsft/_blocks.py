@@ -21,7 +21,8 @@ which advances ``rng`` by those four draws, and that sequence spawns the childre
 
 import numpy as np
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "PARALLEL_MIN_ELEMENTS", "block_bounds", "child_generators"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "PARALLEL_MIN_ELEMENTS", "block_bounds", "child_generators",
+           "run_in_threads"]
 
 #: the default block length (of accepted samples, for a sampler)
 DEFAULT_BLOCK_SIZE = 65536
@@ -49,3 +50,16 @@ def child_generators(rng, n_blocks):
         seed = np.random.SeedSequence(rng.integers(0, 2**64, size=4, dtype=np.uint64))
         bit_generator = type(rng.bit_generator)
         return [np.random.Generator(bit_generator(child)) for child in seed.spawn(n_blocks)]
+
+
+def run_in_threads(run_block, n_blocks, n_threads):
+    """``[run_block(b) for b in range(n_blocks)]``, the blocks spread over up to ``n_threads``
+    Python threads (worth it when ``run_block`` releases the GIL for its work, as the compiled
+    kernels do). Results come back in block order; the first exception in block order is
+    raised after every started block has finished."""
+    if n_threads <= 1 or n_blocks <= 1:
+        return [run_block(b) for b in range(n_blocks)]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=min(n_threads, n_blocks)) as pool:
+        futures = [pool.submit(run_block, b) for b in range(n_blocks)]
+    return [f.result() for f in futures]

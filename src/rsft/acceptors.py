@@ -45,7 +45,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import _backend, _validate
+from . import _backend, _blocks, _validate
 
 __all__ = ["Acceptor", "AcceptResult", "GroupStats", "Threshold", "Quantile", "TopK",
            "StatisticalRS", "RSO", "matched_random", "ApproximateTiltWarning"]
@@ -336,9 +336,15 @@ class AcceptResult:
         return self.n_accepted / self.mask.size if self.mask.size else math.nan
 
 
-def _call_kernel(kernel, rng, cand, params, min_per_group, *, tilt, weights):
+def _call_kernel(kernel, rng, cand, params, min_per_group, *, tilt, weights, blocks=None):
     """Allocate the outputs, run one acceptor kernel on the candidates and wrap the result;
-    returns ``(the kernel's bad-input count, AcceptResult)``."""
+    returns ``(the kernel's bad-input count, AcceptResult)``.
+
+    ``blocks`` (the blocked stream): None for one call on all groups with ``rng``, else
+    ``(bounds, children, n_threads)``: the kernel runs once per block of groups ``(g0, g1)``
+    with that block's child Generator, on views of the candidates, the per-group parameters
+    and the outputs (blocks never share a group, so they write disjoint slices), on up to
+    ``n_threads`` Python threads (each call releases the GIL for its work)."""
     n_groups = cand.n_groups
     accepted = np.empty(cand.r.size, dtype=np.bool_)
     call = {"candidates": cand, "accepted": accepted,
@@ -347,8 +353,24 @@ def _call_kernel(kernel, rng, cand, params, min_per_group, *, tilt, weights):
             "is_short": np.empty(n_groups, dtype=np.bool_),
             "is_topped_up": np.empty(n_groups, dtype=np.bool_),
             "tilt": tilt, "weights": weights}
-    n_bad = kernel(rng, cand.r, cand.starts, *params, min_per_group, accepted,
-                   call["n_valid"], call["n_accepted"], call["is_short"], call["is_topped_up"])
+    per_group = ("n_valid", "n_accepted", "is_short", "is_topped_up")
+    if blocks is None:
+        n_bad = kernel(rng, cand.r, cand.starts, *params, min_per_group, accepted,
+                       *(call[name] for name in per_group))
+    else:
+        bounds, children, n_threads = blocks
+
+        def run_block(b):
+            g0, g1 = bounds[b]
+            lo, hi = int(cand.starts[g0]), int(cand.starts[g1])
+            # a parameter with one entry per group (TopK's k, StatisticalRS's r_max) is sliced
+            block_params = [p[g0:g1] if isinstance(p, np.ndarray) and p.shape == (n_groups,)
+                            else p for p in params]
+            return kernel(children[b], cand.r[lo:hi], cand.starts[g0:g1 + 1] - lo,
+                          *block_params, min_per_group, accepted[lo:hi],
+                          *(call[name][g0:g1] for name in per_group))
+
+        n_bad = sum(_blocks.run_in_threads(run_block, len(bounds), n_threads))
     return n_bad, AcceptResult(cand.to_input_order(accepted), _call=call)
 
 
@@ -374,7 +396,8 @@ class Acceptor:
         self.backend = _validate.backend(backend)
         self.min_per_group = _validate.count(min_per_group, "min_per_group")
 
-    def accept(self, r, rng=None, round=0, *, groups=None, keys=None, backend=None):
+    def accept(self, r, rng=None, round=0, *, groups=None, keys=None, backend=None,
+               n_threads=None, block_size=None):
         """Decide which candidates to keep (see the subclasses).
 
         Parameters
@@ -393,20 +416,48 @@ class Acceptor:
         backend : {"cython", "numpy"}, optional
             Kernel backend of this call only; None: the acceptor's own (``self.backend``,
             else the process default).
+        n_threads : int, optional
+            Giving it (1 included) selects the blocked stream; its blocks then run on up to
+            ``n_threads`` threads (an integer in ``[1, 256]``). The result never depends on
+            it.
+        block_size : int, optional
+            Giving it selects the blocked stream with blocks of ``block_size`` groups (rows
+            of rectangular rewards; ``>= 1``); default 65536.
 
         Returns
         -------
         AcceptResult
+
+        Notes
+        -----
+        The **blocked stream** (with ``n_threads`` or ``block_size``): the groups, in group
+        order (rows; or ascending labels), are cut into blocks of ``block_size`` groups (the
+        last one shorter), and block ``b`` is decided as if it were the whole input, drawing
+        from its own child ``rng.spawn(n_blocks)[b]`` (derived as for
+        :meth:`rsft.RejectionSampler.sample`; an acceptor that draws nothing ignores them).
+        Masks and statistics depend on the seed and ``block_size`` only, the same on both
+        backends and for every ``n_threads``; ``rsft.dask.accept`` follows the same rule.
         """
         round = _validate.count(round, "round")
+        blocked = n_threads is not None or block_size is not None
+        if n_threads is not None:
+            n_threads = _validate.n_threads(n_threads)
+        if block_size is not None:
+            block_size = _validate.count(block_size, "block_size", minimum=1)
         kernels = _backend.kernels(backend, self.backend)
         cand = _prepare(r, groups, keys, kernels)
         self._check(cand)
         params = self._parameters(cand, round)
         rng = _validate.generator(rng) if (rng is not None or self._draws()) else None
+        blocks = None
+        if blocked:
+            bounds = _blocks.block_bounds(cand.n_groups, block_size or _blocks.DEFAULT_BLOCK_SIZE)
+            children = ([None] * len(bounds) if rng is None
+                        else _blocks.child_generators(rng, len(bounds)))
+            blocks = (bounds, children, n_threads or 1)
         n_bad, result = _call_kernel(self._kernel(kernels), rng, cand, params,
                                      self.min_per_group, tilt=self._tilt(params),
-                                     weights=isinstance(self, StatisticalRS))
+                                     weights=isinstance(self, StatisticalRS), blocks=blocks)
         if n_bad:
             _raise_bad_rewards(r)
             self._raise_above_bound(r, cand, params)

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import _blocks, _validate
 
-__all__ = ["sample_array", "map_trainings"]
+__all__ = ["sample_array", "accept", "map_trainings"]
 
 
 def _require_picklable(obj, name):
@@ -93,6 +93,76 @@ def sample_array(sampler, n, chunks, rng=None):
                               shape=(stop - start,), dtype=np.float64)
               for (start, stop), child in zip(bounds, children)]
     return da.concatenate(blocks)
+
+
+def _accept_block(acceptor, rewards, rng, round, keys):
+    return acceptor.accept(rewards, rng, round, keys=keys).mask
+
+
+def accept(acceptor, rewards, rng=None, round=0, *, keys=None):
+    """The mask of ``acceptor`` on a Dask array of rectangular rewards, one task per row chunk.
+
+    Parameters
+    ----------
+    acceptor : Acceptor
+        Any rsft reward acceptor (it travels to the workers by pickle: a schedule given as a
+        lambda does not; use a module-level function).
+    rewards : dask.array.Array, shape (n_contexts, n_candidates)
+        Chunked by rows (contexts): every row chunk but the last has the same length ``c``;
+        the columns are brought into one chunk.
+    rng : None, int, SeedSequence, BitGenerator or Generator
+        Randomness; its children are spawned now, one per row chunk.
+    round : int, default 0
+        Training round (for a schedule).
+    keys : dask.array.Array or array_like of int, optional
+        Deduplication keys of the rewards' shape (rechunked like the rewards).
+
+    Returns
+    -------
+    dask.array.Array of bool
+        The mask, chunked like the rewards' rows. It equals
+        ``acceptor.accept(rewards.compute(), rng, round, keys=keys, block_size=c).mask``: row
+        chunk ``b`` is block ``b`` of the acceptor's blocked stream.
+
+    Grouped (1-D) rewards are not distributed yet: gather them, or call ``accept`` with
+    ``n_threads=`` in one process.
+    """
+    if not callable(getattr(acceptor, "accept", None)):
+        raise TypeError(f"acceptor must be an rsft acceptor (Threshold, Quantile, TopK, "
+                        f"StatisticalRS, RSO); got {type(acceptor).__name__}")
+    if not isinstance(rewards, da.Array):
+        raise TypeError(f"rewards must be a dask.array.Array chunked by rows; got "
+                        f"{type(rewards).__name__} (in one process, call acceptor.accept)")
+    if rewards.ndim != 2:
+        raise ValueError(f"rewards must be 2-D (n_contexts, n_candidates), got {rewards.ndim}-D "
+                         f"shape {rewards.shape}")
+    rows = rewards.chunks[0]
+    if any(c != rows[0] for c in rows[:-1]) or (len(rows) > 1 and rows[-1] > rows[0]):
+        raise ValueError(f"rewards must be chunked by rows into chunks of one length (the last "
+                         f"one shorter), as the blocked stream's blocks are; got row chunks "
+                         f"{rows} (rechunk with rewards.rechunk(({rows[0]}, -1)))")
+    round = _validate.count(round, "round")
+    rng = _validate.generator(rng)
+    _require_picklable(acceptor, "acceptor")
+    rewards = rewards.rechunk((rows, -1))
+    if keys is not None:
+        keys = da.asarray(keys).rechunk((rows, -1))
+        if keys.shape != rewards.shape:
+            raise ValueError(f"keys must have the rewards' shape {rewards.shape}, got shape "
+                             f"{keys.shape}")
+    children = _blocks.child_generators(rng, len(rows)) if rewards.shape[0] else []
+    acceptor_node = dask.delayed(acceptor, pure=True)
+    blocks = []
+    for b, child in enumerate(children):
+        block = rewards.blocks[b, 0]
+        key_block = None if keys is None else keys.blocks[b, 0]
+        blocks.append(da.from_delayed(
+            dask.delayed(_accept_block, pure=False)(acceptor_node, block, child, round,
+                                                    key_block),
+            shape=block.shape, dtype=np.bool_))
+    if not blocks:
+        return da.zeros(rewards.shape, dtype=np.bool_)
+    return da.concatenate(blocks, axis=0)
 
 
 def _train(make_trainer, setting, rounds, rng):
