@@ -95,6 +95,38 @@ def test_accept_equals_blocked_acceptance(scheduler, rows, chunk):
             g2.bit_generator.seed_seq.n_children_spawned
 
 
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_grouped_accept_equals_blocked_acceptance(scheduler):
+    g = np.random.default_rng(1)
+    sizes = g.integers(1, 15, 50)                     # 50 groups, ragged
+    labels = np.repeat(np.sort(g.choice(1000, 50, replace=False)), sizes)
+    r = np.round(g.normal(size=labels.size), 1)
+    r[g.random(r.size) < 0.1] = -np.inf
+    keys = g.integers(0, 5, r.size)
+    ends = np.cumsum(sizes)
+    cuts = tuple(np.diff(np.r_[0, ends[9::10]]))       # partitions of 10 whole groups each
+    assert sum(cuts) == r.size
+    perm = np.concatenate([g.permutation(np.arange(a, b))   # any order inside a partition
+                           for a, b in zip(np.r_[0, np.cumsum(cuts)[:-1]], np.cumsum(cuts))])
+    r, labels, keys = r[perm], labels[perm], keys[perm]
+    for acc in _acceptors():
+        got = rdask.accept(acc, dask.array.from_array(r, chunks=(cuts,)), rng=6,
+                           groups=dask.array.from_array(labels, chunks=(cuts,)),
+                           keys=keys).compute(scheduler=scheduler)
+        want = acc.accept(r, 6, groups=labels, keys=keys, block_size=10).mask
+        assert np.array_equal(got, want), acc
+    # partitions that split a group, or are out of label order, are refused
+    bad = dask.array.from_array(labels, chunks=(cuts[0] + 1, labels.size - cuts[0] - 1))
+    with pytest.raises(ValueError, match="partitioned by group"):
+        rdask.accept(rsft.TopK(1), dask.array.from_array(r, chunks=bad.chunks), groups=bad)
+    swapped = np.r_[labels[cuts[0]:], labels[:cuts[0]]]
+    with pytest.raises(ValueError, match="ascending label order"):
+        rdask.accept(rsft.TopK(1), dask.array.from_array(r, chunks=(labels.size - cuts[0],
+                                                                     cuts[0])),
+                     groups=dask.array.from_array(swapped, chunks=(labels.size - cuts[0],
+                                                                   cuts[0])))
+
+
 def test_accept_on_a_local_cluster(cluster_client):
     r = np.random.default_rng(0).normal(size=(5000, 16))
     acc = rsft.StatisticalRS(0.5, r_max=6.0)
@@ -134,6 +166,10 @@ def test_everything_sent_pickles():
     (lambda: rdask.accept(object(), dask.array.zeros((4, 3))), TypeError, "acceptor must be"),
     (lambda: rdask.accept(rsft.TopK(1), np.zeros((4, 3))), TypeError, "dask.array.Array"),
     (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros(4)), ValueError, "must be 2-D"),
+    (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros((4, 2)), groups=np.zeros(8, int)),
+     ValueError, "rewards must be 1-D"),
+    (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros(4), groups=np.zeros(3, int)),
+     ValueError, "groups must have"),
     (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros((9, 3), chunks=((2, 4, 3), 3))),
      ValueError, "chunks of one length"),
     (lambda: rdask.accept(rsft.TopK(1), dask.array.zeros((4, 3)), keys=np.zeros((4, 2), int)),

@@ -95,70 +95,116 @@ def sample_array(sampler, n, chunks, rng=None):
     return da.concatenate(blocks)
 
 
-def _accept_block(acceptor, rewards, rng, round, keys):
-    return acceptor.accept(rewards, rng, round, keys=keys).mask
+def _accept_block(acceptor, rewards, rng, round, groups, keys):
+    return acceptor.accept(rewards, rng, round, groups=groups, keys=keys).mask
 
 
-def accept(acceptor, rewards, rng=None, round=0, *, keys=None):
-    """The mask of ``acceptor`` on a Dask array of rectangular rewards, one task per row chunk.
+def _label_span(labels):
+    """``(number of distinct labels, lowest, highest)`` of one partition's group labels."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return 0, 0, -1
+    return int(np.unique(labels).size), int(labels.min()), int(labels.max())
+
+
+def _blocks_of_groups(groups):
+    """The number of groups per partition of grouped rewards, after checking that the
+    partitions are the blocked stream's blocks: each holds whole groups, the partitions are in
+    ascending label order, and each but the last holds the same number of groups."""
+    spans = dask.compute(*[dask.delayed(_label_span)(groups.blocks[b])
+                           for b in range(groups.numblocks[0])])
+    size = spans[0][0]
+    for b, (n, lo, hi) in enumerate(spans):
+        if b and lo <= spans[b - 1][2]:
+            raise ValueError(
+                f"grouped rewards must be partitioned by group, partitions in ascending label "
+                f"order (partition {b} holds label {lo}, not above partition {b - 1}'s highest "
+                f"label {spans[b - 1][2]}): sort the candidates by label and cut between groups")
+        if (n != size and b < len(spans) - 1) or n > size or n == 0:
+            raise ValueError(
+                f"grouped rewards must be partitioned into partitions of the same number of "
+                f"groups (the last one fewer), as the blocked stream's blocks are; partition "
+                f"{b} holds {n} groups, partition 0 holds {size}")
+    return size
+
+
+def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
+    """The mask of ``acceptor`` on Dask rewards, one task per block of groups.
 
     Parameters
     ----------
     acceptor : Acceptor
         Any rsft reward acceptor (it travels to the workers by pickle: a schedule given as a
         lambda does not; use a module-level function).
-    rewards : dask.array.Array, shape (n_contexts, n_candidates)
-        Chunked by rows (contexts): every row chunk but the last has the same length ``c``;
-        the columns are brought into one chunk.
+    rewards : dask.array.Array
+        Rectangular ``(n_contexts, n_candidates)``, chunked by rows: every row chunk but the
+        last has the same length ``c`` (the columns are brought into one chunk). Or 1-D with
+        ``groups=``, partitioned by group: each partition holds whole groups, the partitions
+        in ascending label order, each but the last with the same number ``c`` of groups.
     rng : None, int, SeedSequence, BitGenerator or Generator
-        Randomness; its children are spawned now, one per row chunk.
+        Randomness; its children are spawned now, one per block.
     round : int, default 0
         Training round (for a schedule).
+    groups : dask.array.Array of int, optional
+        The group label of every candidate of 1-D rewards (chunked like them).
     keys : dask.array.Array or array_like of int, optional
-        Deduplication keys of the rewards' shape (rechunked like the rewards).
+        Deduplication keys of the rewards' shape (chunked like the rewards).
 
     Returns
     -------
     dask.array.Array of bool
-        The mask, chunked like the rewards' rows. It equals
-        ``acceptor.accept(rewards.compute(), rng, round, keys=keys, block_size=c).mask``: row
-        chunk ``b`` is block ``b`` of the acceptor's blocked stream.
-
-    Grouped (1-D) rewards are not distributed yet: gather them, or call ``accept`` with
-    ``n_threads=`` in one process.
+        The mask, chunked like the rewards' rows (or partitions). It equals
+        ``acceptor.accept(rewards, rng, round, groups=groups, keys=keys, block_size=c).mask``
+        on the computed arrays: chunk ``b`` is block ``b`` of the acceptor's blocked stream.
+        For grouped rewards the labels are read once (a first, small Dask pass) to check the
+        partitioning.
     """
     if not callable(getattr(acceptor, "accept", None)):
         raise TypeError(f"acceptor must be an rsft acceptor (Threshold, Quantile, TopK, "
                         f"StatisticalRS, RSO); got {type(acceptor).__name__}")
     if not isinstance(rewards, da.Array):
-        raise TypeError(f"rewards must be a dask.array.Array chunked by rows; got "
-                        f"{type(rewards).__name__} (in one process, call acceptor.accept)")
-    if rewards.ndim != 2:
-        raise ValueError(f"rewards must be 2-D (n_contexts, n_candidates), got {rewards.ndim}-D "
-                         f"shape {rewards.shape}")
-    rows = rewards.chunks[0]
-    if any(c != rows[0] for c in rows[:-1]) or (len(rows) > 1 and rows[-1] > rows[0]):
-        raise ValueError(f"rewards must be chunked by rows into chunks of one length (the last "
-                         f"one shorter), as the blocked stream's blocks are; got row chunks "
-                         f"{rows} (rechunk with rewards.rechunk(({rows[0]}, -1)))")
+        raise TypeError(f"rewards must be a dask.array.Array chunked by rows (or by groups); "
+                        f"got {type(rewards).__name__} (in one process, call acceptor.accept)")
     round = _validate.count(round, "round")
-    rng = _validate.generator(rng)
-    _require_picklable(acceptor, "acceptor")
-    rewards = rewards.rechunk((rows, -1))
+    if groups is None:
+        if rewards.ndim != 2:
+            raise ValueError(f"rewards must be 2-D (n_contexts, n_candidates), or 1-D with "
+                             f"groups=; got {rewards.ndim}-D shape {rewards.shape}")
+        rows = rewards.chunks[0]
+        if any(c != rows[0] for c in rows[:-1]) or (len(rows) > 1 and rows[-1] > rows[0]):
+            raise ValueError(f"rewards must be chunked by rows into chunks of one length (the "
+                             f"last one shorter), as the blocked stream's blocks are; got row "
+                             f"chunks {rows} (rechunk with rewards.rechunk(({rows[0]}, -1)))")
+        rewards = rewards.rechunk((rows, -1))
+    else:
+        if rewards.ndim != 1:
+            raise ValueError(f"with groups=, rewards must be 1-D (one reward per candidate), "
+                             f"got {rewards.ndim}-D shape {rewards.shape}")
+        groups = da.asarray(groups)
+        if groups.shape != rewards.shape:
+            raise ValueError(f"groups must have the rewards' shape {rewards.shape}, got shape "
+                             f"{groups.shape}")
+        groups = groups.rechunk(rewards.chunks)
     if keys is not None:
-        keys = da.asarray(keys).rechunk((rows, -1))
+        keys = da.asarray(keys)
         if keys.shape != rewards.shape:
             raise ValueError(f"keys must have the rewards' shape {rewards.shape}, got shape "
                              f"{keys.shape}")
-    children = _blocks.child_generators(rng, len(rows)) if rewards.shape[0] else []
+        keys = keys.rechunk(rewards.chunks)
+    rng = _validate.generator(rng)
+    _require_picklable(acceptor, "acceptor")
+    n_blocks = rewards.numblocks[0] if rewards.shape[0] else 0
+    if groups is not None and n_blocks:
+        _blocks_of_groups(groups)
+    children = _blocks.child_generators(rng, n_blocks) if n_blocks else []
     acceptor_node = dask.delayed(acceptor, pure=True)
     blocks = []
     for b, child in enumerate(children):
-        block = rewards.blocks[b, 0]
-        key_block = None if keys is None else keys.blocks[b, 0]
+        index = (b,) if rewards.ndim == 1 else (b, 0)
+        block = rewards.blocks[index]
+        parts = [None if a is None else a.blocks[index] for a in (groups, keys)]
         blocks.append(da.from_delayed(
-            dask.delayed(_accept_block, pure=False)(acceptor_node, block, child, round,
-                                                    key_block),
+            dask.delayed(_accept_block, pure=False)(acceptor_node, block, child, round, *parts),
             shape=block.shape, dtype=np.bool_))
     if not blocks:
         return da.zeros(rewards.shape, dtype=np.bool_)
