@@ -147,14 +147,14 @@ def test_violation_and_budget_identical():
             x = rsft.RejectionSampler(t, q, log_M=math.log(2), on_violation="warn",
                                       backend=backend).sample(1000, 4)
         res.append(tuple(x))
-        with pytest.raises(rsft.ProposalBudgetExceeded) as eb:
-            rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2), max_proposals=500,
-                                  backend=backend).sample(1000, 4)
+        with pytest.raises(rsft.ProposalBudgetExceeded) as eb:   # 1000 M = 3895 on average:
+            rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2), max_proposals=3900,
+                                  backend=backend).sample(1000, 7)      # seed 7 runs out
         res.append((eb.value.n_proposed, eb.value.n_accepted))
     assert res[0][0] == res[3][0]
     assert res[0][1] == pytest.approx(res[3][1], rel=1e-12)
     assert res[1] == res[4]
-    assert res[2] == res[5] and res[2][0] == 500
+    assert res[2] == res[5] and res[2][0] == 3900
 
 
 def test_threads_give_sequential_results():

@@ -125,9 +125,12 @@ def test_generator_forms():
     assert isinstance(_validate.generator(None), np.random.Generator)
     with pytest.raises(ValueError, match="rng seed must be non-negative"):
         _validate.generator(-1)
-    for bad in (1.5, "seed", True, [1, 2]):
+    for bad in (1.5, "seed", True, [1.5, 2], [], [[1, 2]]):
         with pytest.raises(TypeError, match="^rng must be None, an int seed"):
             _validate.generator(bad)
+    # a sequence of seeds, as numpy.random.default_rng takes it
+    assert np.array_equal(_validate.generator([1, 2]).random(3),
+                          np.random.default_rng([1, 2]).random(3))
 
 
 def test_float_dtype():

@@ -86,12 +86,29 @@ def rate_or_schedule(x, name):
     return real(x, name, lo=0.0, expected="a real number or a schedule (a callable t -> float)")
 
 
-def count(n, name="n", *, minimum=0):
+#: the range of a distribution's scale: its square and the reciprocal of its square stay normal
+#: float64 numbers, so every log-density term is finite (1e-150 ** 2 = 1e-300)
+SCALE_RANGE = (1e-150, 1e150)
+
+
+def scale(x, name="scale"):
+    """A distribution's scale (or rate) as a float in ``SCALE_RANGE``: ``TypeError`` for a
+    non-real, ``ValueError`` naming the range outside it."""
+    x = real(x, name, lo=0.0, lo_open=True)
+    lo, hi = SCALE_RANGE
+    if not lo <= x <= hi:
+        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}] (its square must stay a normal "
+                         f"float64 number), got {x!r}")
+    return x
+
+
+def count(n, name="n", *, minimum=0, maximum=None):
     """``n`` as an int: a non-negative integer (Python or numpy; bool is refused), ``>= minimum``.
 
     ``TypeError`` ``"{name} must be a non-negative integer, got ..."`` for anything else;
     ``ValueError`` ``"{name} must be >= 0, got -1"`` for a negative value, then ``"{name} must
-    be >= {minimum}, got ..."`` below a positive ``minimum``.
+    be >= {minimum}, got ..."`` below a positive ``minimum``, and ``"{name} must be <=
+    {maximum}, got ..."`` above a given ``maximum``.
     """
     if _is_bool(n) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{name} must be a non-negative integer, got {type(n).__name__} {n!r}")
@@ -100,6 +117,8 @@ def count(n, name="n", *, minimum=0):
         raise ValueError(f"{name} must be >= 0, got {n}")
     if n < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {n}")
+    if maximum is not None and n > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {n}")
     return n
 
 
@@ -141,7 +160,8 @@ def generator(rng):
     """Return a ``numpy.random.Generator`` for ``rng``.
 
     Accepts what ``numpy.random.default_rng`` accepts: None (fresh OS entropy), a non-negative
-    int seed, a ``SeedSequence``, a ``BitGenerator`` or a ``Generator`` (returned as is, so its
+    int seed or a sequence of them (a list, tuple or 1-D integer array, as ``SeedSequence``
+    takes), a ``SeedSequence``, a ``BitGenerator`` or a ``Generator`` (returned as is, so its
     state advances). Anything else raises TypeError; a negative seed ValueError.
     """
     if isinstance(rng, np.random.Generator):
@@ -152,9 +172,18 @@ def generator(rng):
         if rng < 0:
             raise ValueError(f"rng seed must be non-negative, got {rng}")
         return np.random.default_rng(int(rng))
+    if isinstance(rng, (list, tuple, np.ndarray)):
+        seeds = np.asarray(rng)
+        if seeds.ndim == 1 and seeds.size and (seeds.dtype.kind in "iu" or (
+                seeds.dtype == object and all(isinstance(v, numbers.Integral)
+                                              and not _is_bool(v) for v in seeds))):
+            if any(int(v) < 0 for v in seeds):
+                raise ValueError(f"rng seeds must be non-negative, got {list(rng)!r}")
+            return np.random.default_rng([int(v) for v in seeds])
     raise TypeError(
-        "rng must be None, an int seed, a numpy.random.SeedSequence, a BitGenerator or a "
-        f"numpy.random.Generator; got {type(rng).__name__}")
+        "rng must be None, an int seed or a non-empty 1-D sequence of them, a "
+        "numpy.random.SeedSequence, a BitGenerator or a numpy.random.Generator; got "
+        f"{type(rng).__name__}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,8 +204,13 @@ def float_dtype(dtype, name="dtype"):
 
 def real_array(a, name, *, bool_ok=True):
     """``np.asarray(a)``, refused with ``TypeError`` unless it holds integers or floats (and
-    booleans, unless ``bool_ok`` is False)."""
-    arr = np.asarray(a)
+    booleans, unless ``bool_ok`` is False); a ragged nested list is a ``ValueError`` naming
+    ``name``."""
+    try:
+        arr = np.asarray(a)
+    except ValueError as exc:      # numpy: "... inhomogeneous shape after 1 dimensions ..."
+        raise ValueError(f"{name} must be a rectangular array of real numbers (equal-length "
+                         f"rows), got a ragged sequence ({exc})") from None
     if arr.dtype.kind not in ("buif" if bool_ok else "iuf"):
         kinds = "" if bool_ok else " (int or float)"
         raise TypeError(f"{name} must be real numbers{kinds}, got dtype {arr.dtype}")

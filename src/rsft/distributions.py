@@ -28,7 +28,7 @@ class _LocScale(Distribution):
 
     def __init__(self, loc=0.0, scale=1.0):
         self.loc = _validate.real(loc, "loc")
-        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
+        self.scale = _validate.scale(scale)
 
     def _params(self):
         return (self.loc, self.scale)
@@ -99,7 +99,7 @@ class Exponential(Distribution):
         return True
 
     def __init__(self, scale=1.0):
-        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
+        self.scale = _validate.scale(scale)
 
     def _params(self):
         return (self.scale,)
@@ -139,9 +139,11 @@ class StudentT(Distribution):
     _code = Proposal.STUDENT_T
 
     def __init__(self, df, loc=0.0, scale=1.0):
-        self.df = _validate.real(df, "df", lo=0.0, lo_open=True)
+        # above 1e100 degrees of freedom the t is a normal to every digit (use Normal), and
+        # df * scale**2, a term of the log-density, would overflow
+        self.df = _validate.real(df, "df", lo=0.0, lo_open=True, hi=1e100)
         self.loc = _validate.real(loc, "loc")
-        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
+        self.scale = _validate.scale(scale)
 
     def _params(self):
         return (self.df, self.loc, self.scale)
@@ -223,7 +225,7 @@ class Gamma(Distribution):
 
     def __init__(self, shape, scale=1.0):
         self.shape = _validate.real(shape, "shape", lo=0.0, lo_open=True)
-        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
+        self.scale = _validate.scale(scale)
 
     def _params(self):
         return (self.shape, self.scale)
@@ -265,7 +267,11 @@ def _log_normal_mass(a, b):
     Intervals narrower than 1 are integrated by 24-point Gauss-Legendre in log space (exact to
     rounding for such a smooth integrand, and free of underflow in far tails); wider ones
     subtract tail probabilities of the far side, which then differ by a factor > e^(1/2).
+    Bounds so far out that their difference is lost to rounding (``b - a`` not positive) give
+    ``-inf``: such a mass is far below anything float64 can hold.
     """
+    if not b - a > 0.0:
+        return -math.inf
     if b - a <= 1.0:
         half = 0.5 * (b - a)
         x = 0.5 * (a + b) + half * _GL_NODES
@@ -293,7 +299,7 @@ class TruncatedNormal(Distribution):
 
     def __init__(self, loc, scale, low, high):
         self.loc = _validate.real(loc, "loc")
-        self.scale = _validate.real(scale, "scale", lo=0.0, lo_open=True)
+        self.scale = _validate.scale(scale)
         self.low = _validate.real(low, "low", finite=False)
         self.high = _validate.real(high, "high", finite=False)
         if not self.low < self.high:
@@ -367,8 +373,9 @@ class Mixture(Distribution):
         if w.shape[0] != len(comps):
             raise ValueError(
                 f"Mixture got {len(comps)} components but {w.shape[0]} weights")
-        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
             raise ValueError("Mixture weights must be finite, >= 0 and not all zero")
+        w = w / w.max()         # first to at most 1: the sum of huge weights cannot overflow
         # flatten nested mixtures
         flat_c, flat_w = [], []
         for c, wk in zip(comps, w / w.sum()):

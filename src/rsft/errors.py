@@ -30,22 +30,34 @@ class EnvelopeViolationWarning(RuntimeWarning):
 
 
 class ProposalBudgetExceeded(RuntimeError):
-    """The proposal budget ``max_proposals`` ran out before ``n`` samples were accepted."""
+    """The proposal budget ``max_proposals`` ran out before ``n`` samples were accepted, or
+    (``expected_proposals`` given, nothing drawn) the exact envelope already shows that the
+    ``n`` samples need more proposals on average than the budget allows."""
 
-    def __init__(self, n_proposed, n_accepted, n_requested, max_proposals):
+    def __init__(self, n_proposed, n_accepted, n_requested, max_proposals,
+                 expected_proposals=None):
         self.n_proposed = int(n_proposed)
         self.n_accepted = int(n_accepted)
         self.n_requested = int(n_requested)
         self.max_proposals = int(max_proposals)
-        super().__init__(
-            f"proposal budget exhausted: {self.n_proposed} proposals examined (budget "
-            f"max_proposals={self.max_proposals}) gave {self.n_accepted} of the "
-            f"{self.n_requested} requested samples; raise max_proposals or check the "
-            "envelope (acceptance is about 1/M)")
+        self.expected_proposals = (None if expected_proposals is None
+                                   else float(expected_proposals))
+        if self.expected_proposals is None:
+            message = (f"proposal budget exhausted: {self.n_proposed} proposals examined "
+                       f"(budget max_proposals={self.max_proposals}) gave {self.n_accepted} of "
+                       f"the {self.n_requested} requested samples; raise max_proposals or "
+                       "check the envelope (acceptance is about 1/M)")
+        else:
+            message = (f"proposal budget too small: {self.n_requested} samples need "
+                       f"{self.expected_proposals:.4g} proposals on average (n times the "
+                       f"exact envelope M), more than max_proposals={self.max_proposals}; "
+                       "nothing was drawn. Use a proposal closer to the target (a smaller M) "
+                       "or raise max_proposals")
+        super().__init__(message)
 
     def __reduce__(self):
         return (type(self), (self.n_proposed, self.n_accepted, self.n_requested,
-                             self.max_proposals))
+                             self.max_proposals, self.expected_proposals))
 
 
 class NoEnvelopeError(ValueError):

@@ -17,6 +17,8 @@ __all__ = ["RejectionSampler", "SamplingStats", "find_log_M"]
 #: the default budget never exceeds this plus 1000 proposals per requested sample (about
 #: 20 s of compiled sampling): a pair whose M is astronomically large fails instead of hanging.
 _DEFAULT_BUDGET_CAP = 10 ** 9
+#: the largest max_proposals accepted (a count that fits the kernels' 64-bit counters with room)
+MAX_PROPOSALS = 2 ** 62
 #: log p - log q - log M up to this is attributed to floating-point rounding, not a violation
 #: (a relative density error of 1e-9, far below anything a sample could show).
 VIOLATION_TOL = 1e-9
@@ -184,7 +186,8 @@ class RejectionSampler:
                 "target must be an rsft distribution or a callable logpdf(x) -> ndarray; got "
                 f"{type(target).__name__}")
         if max_proposals is not None:
-            max_proposals = _validate.count(max_proposals, "max_proposals", minimum=1)
+            max_proposals = _validate.count(max_proposals, "max_proposals", minimum=1,
+                                            maximum=MAX_PROPOSALS)
         if on_violation not in ("raise", "warn"):
             raise ValueError(f"on_violation must be 'raise' or 'warn', got {on_violation!r}")
         if exact is not None and log_M > exact + _LOG_2:
@@ -214,6 +217,16 @@ class RejectionSampler:
         if self.max_proposals is not None:
             return self.max_proposals
         return default_budget(math.exp(min(self.log_M, 700.0)), n)
+
+    def _refuse_hopeless(self, n, budget):
+        """Fail at once when the exact envelope shows that ``n`` samples need more proposals
+        on average than ``budget`` (a built-in target is normalised, so acceptance is exactly
+        ``1/M``), instead of drawing the whole budget first."""
+        if self._callable is not None:
+            return      # an unnormalised target: the acceptance rate is not known
+        expected = n * math.exp(min(self.log_M, 700.0))
+        if expected > budget:
+            raise ProposalBudgetExceeded(0, 0, n, budget, expected_proposals=expected)
 
     def _logp(self, x):
         """Call the user's logpdf on a read-only chunk and check what it returns."""
@@ -269,15 +282,18 @@ class RejectionSampler:
         options = (self.on_violation == "raise", VIOLATION_TOL)
         if not blocked:
             budget = self._budget(n)
+            self._refuse_hopeless(n, budget)
             n_prop, n_acc, max_g, x_max, status = kern.rejection_sample(
                 rng, *args, n, self._prior_rate, budget, *options, out)
             self._raise_for(status, n_prop, n_acc, n, budget, max_g, x_max)
         else:
             bounds = _blocks.block_bounds(n, block_size or _blocks.DEFAULT_BLOCK_SIZE)
-            children = _blocks.child_generators(rng, len(bounds))
             stops = np.array([stop for _, stop in bounds], dtype=np.intp)
             budgets = np.array([self._budget(stop - start) for start, stop in bounds],
                                dtype=np.intp)
+            first, stop = bounds[0]            # the longest block
+            self._refuse_hopeless(stop - first, budgets[0])
+            children = _blocks.child_generators(rng, len(bounds))
             props, accs, max_gs, x_maxs, statuses = kern.rejection_sample_blocks(
                 children, *args, stops, self._prior_rate, budgets, *options, out, n_threads or 1)
             failed = np.flatnonzero(statuses != Status.OK)

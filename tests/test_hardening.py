@@ -1,0 +1,115 @@
+"""Regression tests of the hardening issue's reproducers: odd numbers get the right answer or a
+clear ValueError/TypeError at construction, the same on both backends; hopeless budgets fail at
+once; what `numpy.random.default_rng` accepts works as `rng`."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+import rsft
+
+BACKENDS = ["cython", "numpy"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rsft.Normal(0, 1e-170),
+    lambda: rsft.StudentT(2, 0, 1e-170),
+    lambda: rsft.TruncatedNormal(0, 1e-170, -1, 1),
+    lambda: rsft.Laplace(0, 1e-310),
+    lambda: rsft.Exponential(1e-310),
+    lambda: rsft.Gamma(2.0, 1e-200),
+    lambda: rsft.Normal(0, 1e200),
+], ids=["normal", "student", "truncnorm", "laplace", "exponential", "gamma", "normal-huge"])
+def test_scales_outside_the_float64_range_are_refused(make):
+    with pytest.raises(ValueError, match=r"scale must be in \[1e-150, 1e\+150\]"):
+        make()
+
+
+def test_scales_at_the_ends_of_the_range_work():
+    for scale in (1e-150, 1e150):
+        x = rsft.Normal(0, scale).sample(5, rng=0)
+        assert np.all(np.isfinite(x)) and np.isfinite(rsft.Normal(0, scale).logpdf(0.0))
+    s = rsft.RejectionSampler(rsft.Normal(0, 1e-150), rsft.Laplace(0, 1e-150))
+    assert math.isfinite(s.log_M)
+
+
+def test_student_t_degrees_of_freedom_range():
+    with pytest.raises(ValueError, match=r"df must be in \(0, 1e\+100\]"):
+        rsft.StudentT(1e300, 0, 1e5)
+    s = rsft.RejectionSampler(rsft.StudentT(1e100, 0, 2.0), rsft.StudentT(1e100, 0, 2.0))
+    assert abs(s.log_M) < 1e-9
+
+
+def test_truncated_normal_far_from_its_interval_is_refused_clearly():
+    with pytest.raises(ValueError, match=r"has probability exp\(-inf\)"):
+        rsft.TruncatedNormal(7.18e16, 0.05, -1.5, 0.05)
+
+
+def test_mixture_with_huge_weights_normalises_them():
+    m = rsft.Mixture([rsft.Normal(0, 1), rsft.Normal(3, 1)], [1e308, 1e308])
+    assert np.array_equal(m.weights, [0.5, 0.5])
+    s = rsft.RejectionSampler(m, rsft.Normal(1.5, 3))
+    assert s.sample(10, rng=0).shape == (10,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_proposals_above_the_limit_is_refused_on_both_backends(backend):
+    with pytest.raises(ValueError, match=r"max_proposals must be <= 4611686018427387904"):
+        rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2), max_proposals=2 ** 63,
+                              backend=backend)
+    s = rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2), max_proposals=2 ** 62,
+                              backend=backend)
+    assert s.sample(3, rng=0).shape == (3,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kw", [{}, {"block_size": 4}])
+def test_hopeless_budget_fails_at_once_without_drawing(backend, kw):
+    s = rsft.RejectionSampler(rsft.Laplace(0, 1e-100), rsft.Laplace(0, 1), backend=backend)
+    rng = np.random.default_rng(0)
+    before = rng.bit_generator.state
+    with pytest.raises(rsft.ProposalBudgetExceeded, match=r"need [14]e\+10[01] proposals on "
+                       "average") as err:
+        s.sample(10, rng=rng, **kw)
+    assert err.value.n_proposed == 0 and err.value.expected_proposals > 1e99
+    assert rng.bit_generator.state == before       # nothing was drawn
+    assert rng.bit_generator.seed_seq.n_children_spawned == 0
+    again = pickle.loads(pickle.dumps(err.value))
+    assert str(again) == str(err.value) and again.expected_proposals == err.value.expected_proposals
+
+
+def test_a_budget_that_suffices_on_average_still_samples():
+    # M = 100: 10 samples need 1000 proposals on average, within a budget of 5000
+    s = rsft.RejectionSampler(rsft.Laplace(0, 0.01), rsft.Laplace(0, 1), max_proposals=5000)
+    assert s.sample(10, rng=1).shape == (10,)
+    with pytest.raises(rsft.ProposalBudgetExceeded, match="nothing was drawn"):
+        rsft.RejectionSampler(rsft.Laplace(0, 0.01), rsft.Laplace(0, 1),
+                              max_proposals=999).sample(10, rng=1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rng_accepts_a_sequence_of_seeds_like_default_rng(backend):
+    s = rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2), backend=backend)
+    got = s.sample(50, rng=[1, 2])
+    assert np.array_equal(got, s.sample(50, rng=np.random.default_rng([1, 2])))
+    assert np.array_equal(got, s.sample(50, rng=(1, 2)))
+    assert np.array_equal(got, s.sample(50, rng=np.array([1, 2], dtype=np.uint32)))
+    for bad, exc in [([], TypeError), ([1.5], TypeError), ([[1, 2]], TypeError),
+                     ([-1, 2], ValueError), ([True], TypeError), ("12", TypeError)]:
+        with pytest.raises(exc, match="rng"):
+            s.sample(3, rng=bad)
+
+
+def test_float32_models_refuse_inputs_that_overflow_their_dtype():
+    pol = rsft.SoftmaxPolicy(1, 2, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"X\[0, 0\] = 1e\+39 overflows the model's dtype float32"):
+        pol.probs(np.array([[1e39]]))
+    assert np.all(np.isfinite(pol.probs(np.array([[3e38]]))))
+    assert np.array_equal(rsft.SoftmaxPolicy(1, 2).probs(np.array([[1e39]])), [[0.5, 0.5]])
+
+
+def test_ragged_lists_get_a_message_naming_the_argument():
+    with pytest.raises(ValueError, match="rewards must be a rectangular array"):
+        rsft.TopK(1).accept([[1.0, 2.0], [3.0]])
