@@ -113,3 +113,50 @@ def test_float32_models_refuse_inputs_that_overflow_their_dtype():
 def test_ragged_lists_get_a_message_naming_the_argument():
     with pytest.raises(ValueError, match="rewards must be a rectangular array"):
         rsft.TopK(1).accept([[1.0, 2.0], [3.0]])
+
+
+def test_fit_refuses_an_optimizer_over_other_arrays():
+    model = rsft.LinearRegression(1)
+    other = rsft.SGD([np.zeros(1), np.zeros(1)], lr=0.1)
+    X, y = np.arange(4.0)[:, None], np.arange(4.0)
+    with pytest.raises(ValueError, match="built over the model's own parameter arrays"):
+        rsft.fit(model, X, y, rsft.MSE(), other, epochs=1)
+    h = rsft.fit(model, X, y, rsft.MSE(), rsft.SGD(model.params, lr=0.1), epochs=3)
+    assert h.shape == (3,) and model.coef[0] != 0.0
+
+
+def _density_trainer(objective, **kw):
+    sampler = rsft.RejectionSampler(rsft.Normal(2, 1), rsft.Normal(0, 2))
+    x = np.zeros(1)
+    return x, rsft.DensityTrainer(sampler, [x], objective, rsft.SGD([x], lr=0.1),
+                                  batch_size=10, **kw)
+
+
+def _nan_gradient_in_round_2(params, s):
+    bad = np.nan if len(s) and _nan_gradient_in_round_2.calls == 2 else 0.0
+    _nan_gradient_in_round_2.calls += 1
+    return 0.0, [np.array([1.0 + bad])]
+
+
+def test_trainers_refuse_non_finite_gradients_naming_the_round():
+    _nan_gradient_in_round_2.calls = 0
+    x, tr = _density_trainer(_nan_gradient_in_round_2)
+    with pytest.raises(ValueError, match=r"round 2: the objective's gradient\[0\] is not finite"):
+        tr.fit(5, rng=0)
+    assert x[0] == pytest.approx(-0.2) and len(tr.history) == 2   # two good steps, then none
+    _nan_gradient_in_round_2.calls = 0
+    x, tr = _density_trainer(_nan_gradient_in_round_2, check_finite=False)
+    tr.fit(5, rng=0)
+    assert np.isnan(x[0])                                          # what the check prevents
+    with pytest.raises(TypeError, match="check_finite must be True or False"):
+        _density_trainer(_nan_gradient_in_round_2, check_finite="yes")
+
+
+def test_rsft_trainer_refuses_parameters_that_became_non_finite():
+    from rsft import _demos
+    tr = _demos.bandit_trainer(1.0)
+    tr.optimizer.param_groups[0]["lr"] = 1e308                     # diverges at once
+    # the policy's own check (inside the round) or the trainer's after it
+    with pytest.raises(ValueError, match=r"NaN or infinity|round 0: params\[\d\] is not finite"):
+        with np.errstate(all="ignore"):
+            tr.fit(3, rng=0)

@@ -152,6 +152,19 @@ def flag(x, name):
     return bool(x)
 
 
+def optimizer_owns(optimizer, params):
+    """``ValueError`` unless an optimizer that lists its parameters (``optimizer.params``, as
+    every rsft optimizer does) holds exactly the arrays ``params`` (the same objects), so that
+    its steps move them; an optimizer without ``params`` is not checked."""
+    mine = getattr(optimizer, "params", None)
+    if mine is None:
+        return
+    if len(mine) != len(params) or any(a is not b for a, b in zip(mine, params)):
+        raise ValueError("the optimizer must be built over the model's own parameter arrays "
+                         "(optimizer = rsft.optim.Adam(model.params, ...)); its steps would "
+                         "not move these parameters")
+
+
 # ---------------------------------------------------------------------------------------------
 # Randomness
 # ---------------------------------------------------------------------------------------------

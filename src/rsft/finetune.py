@@ -123,12 +123,28 @@ def _progress_bar(progress, total, desc):
 class _Trainer:
     _columns = ()
 
-    def __init__(self):
+    def __init__(self, check_finite=True):
         self.history = History(self._columns)
         self.round = 0
+        self.check_finite = _validate.flag(check_finite, "check_finite")
 
     def _round(self, gen, t):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _trained_params(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _require_finite(self, arrays, t, what):
+        """With ``check_finite``: a ValueError naming the round when an array of ``arrays``
+        holds NaN or an infinity (``what`` says which arrays)."""
+        if not self.check_finite:
+            return
+        for i, a in enumerate(arrays):
+            if not np.all(np.isfinite(a)):
+                raise ValueError(
+                    f"round {t}: {what}[{i}] is not finite (NaN or inf); training stopped. "
+                    "Check the objective / reward, lower the learning rate, or pass "
+                    "check_finite=False to the trainer to skip this check")
 
     def fit(self, rounds, rng=None, callback=None, progress=False):
         """Run ``rounds`` rounds; append them to :attr:`history` and return it.
@@ -159,6 +175,7 @@ class _Trainer:
         try:
             for _ in range(rounds):
                 record = self._round(gen, self.round)
+                self._require_finite(self._trained_params(), self.round, "params")
                 self.history.append(record)
                 self.round += 1
                 if bar is not None:
@@ -175,10 +192,7 @@ def _check_optimizer(optimizer, params):
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an rsft.optim optimizer (e.g. rsft.optim.Adam("
                         f"params, lr=0.05)), got {type(optimizer).__name__}")
-    mine = optimizer.params
-    if len(mine) != len(params) or any(a is not b for a, b in zip(mine, params)):
-        raise ValueError("the optimizer must be built over the model's own parameter arrays "
-                         "(optimizer = rsft.optim.Adam(model.params, ...))")
+    _validate.optimizer_owns(optimizer, params)
     return optimizer
 
 
@@ -207,6 +221,9 @@ class DensityTrainer(_Trainer):
         Built over ``params`` (the same array objects).
     batch_size : int, default 1
         Samples per round (per step), ``>= 1``.
+    check_finite : bool, default True
+        Refuse (``ValueError`` naming the round) non-finite gradients before the step, which
+        then leaves the parameters as they were, and non-finite parameters after it.
 
     Notes
     -----
@@ -237,8 +254,9 @@ class DensityTrainer(_Trainer):
 
     _columns = ("round", "proposals", "accepted", "acceptance_rate", "loss")
 
-    def __init__(self, sampler, params, objective, optimizer, batch_size=1):
-        super().__init__()
+    def __init__(self, sampler, params, objective, optimizer, batch_size=1, *,
+                 check_finite=True):
+        super().__init__(check_finite)
         if not isinstance(sampler, RejectionSampler):
             raise TypeError(f"sampler must be an rsft.RejectionSampler, got "
                             f"{type(sampler).__name__}")
@@ -262,9 +280,15 @@ class DensityTrainer(_Trainer):
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"objective returned {value} in round {t}")
+        if isinstance(grads, np.ndarray):
+            grads = [grads]
+        self._require_finite(grads, t, "the objective's gradient")
         self.optimizer.step(grads)
         return {"round": t, "proposals": st.n_proposed, "accepted": st.n_accepted,
                 "acceptance_rate": st.acceptance_rate, "loss": value}
+
+    def _trained_params(self):
+        return self.params
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,6 +362,9 @@ class RSFTTrainer(_Trainer):
         uses its own backend (else the process default). Both backends give the same
         history for the same seed up to rounding: the loss kernels sum in different orders
         (last-bit differences), tested to agree to 1e-12 over whole runs.
+    check_finite : bool, default True
+        Refuse (``ValueError`` naming the round) a round that left the policy's parameters
+        non-finite.
 
     Notes
     -----
@@ -400,8 +427,9 @@ class RSFTTrainer(_Trainer):
 
     def __init__(self, policy, reward, acceptor, contexts, *, n_candidates=8,
                  proposal="current", refit="current", optimizer=None, epochs=10,
-                 batch_size=None, reference=None, reward_table=None, backend=None):
-        super().__init__()
+                 batch_size=None, reference=None, reward_table=None, backend=None,
+                 check_finite=True):
+        super().__init__(check_finite)
         if not isinstance(policy, (SoftmaxPolicy, GaussianPolicy)):
             raise TypeError(f"policy must be an rsft SoftmaxPolicy or GaussianPolicy, got "
                             f"{type(policy).__name__}")
@@ -498,6 +526,9 @@ class RSFTTrainer(_Trainer):
         return t
 
     # -- exact metrics ----------------------------------------------------------------------
+    def _trained_params(self):
+        return self.policy.params
+
     def metrics(self):
         """Exact metrics of the current policy over the contexts.
 

@@ -292,6 +292,8 @@ def fit(model, X, y, loss, optimizer, epochs, batch_size=None, rng=None, weights
                         f"{type(optimizer).__name__}")
     if not callable(getattr(model, "loss_and_grad", None)):
         raise TypeError(f"model must have a loss_and_grad method, got {type(model).__name__}")
+    if getattr(model, "params", None) is not None:
+        _validate.optimizer_owns(optimizer, model.params)
     reduction = getattr(loss, "reduction", "mean")
     if reduction == "none":
         raise ValueError("fit needs a scalar loss: use reduction='mean' or 'sum'")
