@@ -89,7 +89,8 @@ def test_samples_match_scipy(name, make, kw, ref, integral, backend):
 @pytest.mark.parametrize("efficiency", [0.5, 0.9, 0.999])
 def test_requested_efficiency_is_reached(efficiency):
     s = rsft.LogConcaveSampler(rsft.Gamma(3.0), efficiency=efficiency)
-    assert efficiency <= s.efficiency == s.squeeze_area / s.hat_area
+    assert efficiency <= s.efficiency
+    assert s.efficiency == pytest.approx(s.squeeze_area / s.hat_area, rel=1e-13)
     _, st = s.sample_with_stats(N, rng=_seed("eff", efficiency))
     se = efficiency * math.sqrt((1.0 - efficiency) / N)
     assert st.acceptance_rate >= efficiency - ACC_Z * se
@@ -300,3 +301,25 @@ def test_normalising_constant_is_bracketed():
     assert s.squeeze_area <= z <= s.hat_area
     assert s.hat_area / s.squeeze_area <= 1.0 / 0.99 + 1e-12
     assert "LogConcaveSampler" in repr(s) and "n_pieces" in repr(s)
+
+
+# ---------------------------------------------------------------------------------------------
+# log-densities far from 0: the areas over- or underflow, their ratio must not
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, logpdf, support, ref, shift", [
+    ("loglik-minus-1e4", lambda x: -1e4 - 0.5 * x * x, (-np.inf, np.inf), stats.norm(), 0.0),
+    ("plus-1e4", lambda x: 1e4 - 0.5 * x * x, (-np.inf, np.inf), stats.norm(), 0.0),
+    # exp(1000 x) on (0, 1): 1 - x is an exponential of rate 1000 truncated to (0, 1)
+    ("steep-1e3", lambda x: 1e3 * x, (0.0, 1.0), stats.truncexpon(1e3, scale=1e-3), 1.0),
+], ids=["loglik-minus-1e4", "plus-1e4", "steep-1e3"])
+def test_log_density_far_from_zero(name, logpdf, support, ref, shift, backend):
+    """``hat_area`` may overflow (inf) or underflow (0) as a float; the efficiency, the budget
+    and the samples must not depend on that (they were NaN / a ZeroDivisionError)."""
+    s = rsft.LogConcaveSampler(logpdf, support=support, backend=backend)
+    assert s.requested_efficiency <= s.efficiency <= 1.0
+    x, st = s.sample_with_stats(N, rng=_seed("far", name, backend))
+    y = shift - x if shift else x
+    assert st.n_accepted == N and st.max_excess <= 1e-9
+    assert stats.kstest(y, ref.cdf).pvalue > ALPHA
+

@@ -53,8 +53,9 @@ class Hat:
 
     pieces: np.ndarray          # (n_pieces, PIECE_LEN), columns in rsft._program.Piece
     guide: np.ndarray           # int64, a power-of-two length: search starts per probability
-    hat_area: float             # integral of the hat (in the target's own units)
-    squeeze_area: float         # integral of the squeeze
+    hat_area: float             # integral of the hat (in the target's own units; inf or 0
+    squeeze_area: float         # integral of the squeeze   when exp(log p) over/underflows)
+    efficiency: float           # squeeze_area / hat_area, from the areas scaled by the hat's top
     points: np.ndarray          # construction points where log p is finite
     n_evaluations: int          # logpdf evaluations spent on the construction
 
@@ -322,8 +323,10 @@ def _finish(table, area, hat_total, squeeze_total, shift, xs, n_evaluations):
     table[:, Piece.SHARE_SCALE] = 0.0
     table[flat, Piece.SHARE_SCALE] = table[flat, Piece.LENGTH] / (
         cum[flat] - table[flat, Piece.CUM_BEFORE])
+    # the ratio from the scaled areas: the unscaled ones overflow (or underflow) when log p is
+    # far from 0 (an unnormalised log-likelihood, a steep density), their ratio never does
     return Hat(table, _guide(cum), _unscaled(hat_total, shift), _unscaled(squeeze_total, shift),
-               xs, n_evaluations)
+               squeeze_total / hat_total, xs, n_evaluations)
 
 
 def _unscaled(area, shift):

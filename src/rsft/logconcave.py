@@ -96,7 +96,9 @@ class LogConcaveSampler:
         Pieces of the hat.
     hat_area, squeeze_area : float
         The integrals of the hat and of the squeeze: bounds of the target's normalising
-        constant, ``squeeze_area <= integral of exp(logpdf) <= hat_area``.
+        constant, ``squeeze_area <= integral of exp(logpdf) <= hat_area`` (as floats: ``inf``
+        or ``0.0`` when that integral overflows or underflows, e.g. for an unnormalised
+        log-likelihood far from 0; ``efficiency`` is their ratio computed without overflow).
     n_setup_evaluations : int
         logpdf evaluations spent on construction.
 
@@ -179,10 +181,9 @@ class LogConcaveSampler:
         self.on_violation = on_violation
         self.max_proposals = max_proposals
         self.backend = _validate.backend(backend)
-        self._n_calls = 0
         hat = _hat.build(self._construction_logp, lo, hi, requested, centre, scale)
         self._hat = hat
-        self.efficiency = hat.squeeze_area / hat.hat_area
+        self.efficiency = hat.efficiency
         self.n_pieces = int(hat.pieces.shape[0])
         self.hat_area = hat.hat_area
         self.squeeze_area = hat.squeeze_area
