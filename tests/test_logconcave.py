@@ -408,7 +408,7 @@ def test_position_on_a_piece_is_the_truncated_exponential(length, rate, directio
     out = np.empty(N_LARGE)
     counts = rsft._backend.kernels(backend).hat_sample(
         np.random.default_rng(_seed("piece", length, rate, direction)), table,
-        _hat._guide(np.array([1.0])), None, N_LARGE, 1.0, 2 * N_LARGE, True, 1e-9, out)
+        np.zeros(4, dtype=np.int64), None, N_LARGE, 1.0, 2 * N_LARGE, True, 1e-9, out)
     assert counts[:3] == (N_LARGE, N_LARGE, 0)
     t = (out - 5.0) * direction                       # distance from the anchor
     assert t.min() >= 0.0 and t.max() <= length

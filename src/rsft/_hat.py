@@ -107,149 +107,45 @@ def _positive_part(xs, ys, lo, hi):
     return xs[i0:i1 + 1], ys[i0:i1 + 1], lo, hi
 
 
-def _check_concave(xs, ys, slopes):
-    """Raise NotLogConcaveError where a chord slope increases beyond rounding."""
-    widths = np.diff(xs)
-    rise = slopes[1:] - slopes[:-1]
-    y_scale = 1.0 + np.maximum(np.maximum(np.abs(ys[:-2]), np.abs(ys[1:-1])), np.abs(ys[2:]))
-    tol = CONCAVITY_TOL * y_scale * (1.0 / widths[:-1] + 1.0 / widths[1:])
-    bad = np.flatnonzero(rise > tol)
-    if bad.size:
-        j = int(bad[0]) + 1
-        chord = ys[j - 1] + (ys[j + 1] - ys[j - 1]) * ((xs[j] - xs[j - 1])
-                                                       / (xs[j + 1] - xs[j - 1]))
-        raise NotLogConcaveError(
-            f"the target is not log-concave: the chord slopes of log p increase at "
-            f"x = {xs[j - 1]!r}, {xs[j]!r}, {xs[j + 1]!r} (from {slopes[j - 1]:.6g} to "
-            f"{slopes[j]:.6g}): log p({xs[j]!r}) = {ys[j]:.10g} lies below the chord of its "
-            f"neighbours ({chord:.10g})", xs[j], ys[j], chord, (xs[j - 1], xs[j], xs[j + 1]))
+def _not_concave(xs, ys, slopes, j):
+    """The NotLogConcaveError of chord slopes that increase at the middle point ``j``."""
+    chord = ys[j - 1] + (ys[j + 1] - ys[j - 1]) * ((xs[j] - xs[j - 1]) / (xs[j + 1] - xs[j - 1]))
+    return NotLogConcaveError(
+        f"the target is not log-concave: the chord slopes of log p increase at "
+        f"x = {xs[j - 1]!r}, {xs[j]!r}, {xs[j + 1]!r} (from {slopes[j - 1]:.6g} to "
+        f"{slopes[j]:.6g}): log p({xs[j]!r}) = {ys[j]:.10g} lies below the chord of its "
+        f"neighbours ({chord:.10g})", xs[j], ys[j], chord, (xs[j - 1], xs[j], xs[j + 1]))
 
 
-def _exp_segment_area(length, high, drop):
-    """``int exp(line)`` over a segment of ``length`` whose line is ``high`` at its higher end
-    and falls by ``drop >= 0`` along it: ``exp(high) * length * (1 - exp(-drop)) / drop``,
-    with ``-expm1`` for the small drops and ``exp(high) * length`` for none. ``length = inf``
-    (a tail falling at rate ``drop/length``) is handled by the caller."""
-    factor = np.where(drop > 0.0, -np.expm1(-drop) / drop, 1.0)
-    return np.exp(high) * length * factor
-
-
-#: rows of the piece array of _hat_pieces: the ends, the hat line through (REF_X, REF_Y)
-#: with SLOPE, the squeeze line (SQ_Y = -inf where there is none) and the region (0: left of
-#: the points, j + 1: interval j, k: right of the points)
-LEFT, RIGHT, REF_X, REF_Y, SLOPE, SQ_X, SQ_Y, SQ_SLOPE, REGION = range(9)
-
-
-def _hat_pieces(xs, ys, slopes, lo, hi):
-    """The pieces of ``min(L_{j-1}, L_{j+1})`` on each interval j and of the outer chords
-    (a (9, n) array, rows above), and where the neighbours' chords cross in each interval."""
-    k = xs.size
-    widths = np.diff(xs)
-    # on interval j the neighbours' chords cross at x_j + f*w_j: L_{j-1} (through x_j) is the
-    # lower one left of there, L_{j+1} (through x_{j+1}) right of there; f is in [0, 1] for a
-    # concave log p (clipped for the rounding the concavity check allows)
-    s_prev = np.empty(k - 1)
-    s_prev[0], s_prev[1:] = 0.0, slopes[:-1]
-    s_next = np.empty(k - 1)
-    s_next[-1], s_next[:-1] = 0.0, slopes[1:]
-    den = s_prev - s_next
-    f = np.where(den > 0.0, (slopes - s_next) / den, 0.5)
-    np.clip(f, 0.0, 1.0, out=f)
-    f[0], f[-1] = 0.0, 1.0              # the first and last intervals have one neighbour
-    cross = np.minimum(np.maximum(xs[:-1] + f * widths, xs[:-1]), xs[1:])
-    has_left, has_right = bool(lo < xs[0]), bool(hi > xs[-1])
-    m = 2 * (k - 1) + has_left + has_right
-    p = np.empty((9, m))
-    first = int(has_left)
-    below = p[:, first:first + 2 * (k - 1):2]        # piece A of each interval
-    above = p[:, first + 1:first + 2 * (k - 1):2]    # piece B
-    below[LEFT], below[RIGHT], below[REF_X], below[REF_Y], below[SLOPE] = (
-        xs[:-1], cross, xs[:-1], ys[:-1], s_prev)
-    above[LEFT], above[RIGHT], above[REF_X], above[REF_Y], above[SLOPE] = (
-        cross, xs[1:], xs[1:], ys[1:], s_next)
-    for half in (below, above):
-        half[SQ_X], half[SQ_Y], half[SQ_SLOPE] = xs[:-1], ys[:-1], slopes
-        half[REGION] = np.arange(1, k)
-    if has_left:
-        p[:, 0] = (lo, xs[0], xs[0], ys[0], slopes[0], xs[0], -np.inf, 0.0, 0)
-    if has_right:
-        p[:, -1] = (xs[-1], hi, xs[-1], ys[-1], slopes[-1], xs[-1], -np.inf, 0.0, k)
-    return p[:, p[RIGHT] > p[LEFT]], cross     # without the empty pieces
-
-
-def _pack(p):
-    """The piece table of ``hat_sample`` (without the cumulative columns) and each piece's fall
-    ``LENGTH / DECAY`` of the log hat (0 for a flat piece, ``inf`` for an unbounded tail)."""
-    table = np.empty((p.shape[1], PIECE_LEN))
-    slope = p[SLOPE]
-    falling = slope <= 0.0              # anchor at the higher end: the left one if falling
-    anchor = np.where(falling, p[LEFT], p[RIGHT])
-    length = p[RIGHT] - p[LEFT]
-    rate = np.abs(slope)
-    drop = rate * length
-    hat_at = p[REF_Y] + slope * (anchor - p[REF_X])
-    flat = drop < FLAT_DROP             # (an unbounded tail has drop = inf)
-    hat_slope = np.where(flat, 0.0, slope)
-    has_squeeze = p[SQ_Y] > -np.inf
-    squeeze_at = p[SQ_Y] + p[SQ_SLOPE] * (anchor - p[SQ_X])
-    table[:, Piece.ANCHOR] = anchor
-    table[:, Piece.DIRECTION] = np.where(falling, 1.0, -1.0)
-    table[:, Piece.LENGTH] = length
-    table[:, Piece.DECAY] = np.where(flat, 0.0, 1.0 / rate)
-    table[:, Piece.HAT_AT] = hat_at
-    table[:, Piece.HAT_SLOPE] = hat_slope
-    table[:, Piece.GAP_AT] = np.where(has_squeeze, squeeze_at - hat_at, -np.inf)
-    table[:, Piece.GAP_SLOPE] = np.where(has_squeeze, p[SQ_SLOPE] - hat_slope, 0.0)
-    return table, np.where(flat, 0.0, drop)
-
-
-def _hat_areas(table, drop, shift):
-    """Each piece's hat area, scaled by ``exp(-shift)``."""
-    length, high = table[:, Piece.LENGTH], table[:, Piece.HAT_AT] - shift
-    finite_area = _exp_segment_area(length, high, drop)
-    tail_area = np.exp(high) * table[:, Piece.DECAY]
-    return np.where(np.isinf(length), tail_area, finite_area)
-
-
-def _squeeze_areas(xs, ys, shift):
-    lo_y, hi_y = np.minimum(ys[:-1], ys[1:]), np.maximum(ys[:-1], ys[1:])
-    return _exp_segment_area(np.diff(xs), hi_y - shift, hi_y - lo_y)
-
-
-def _guide(cum):
-    """Search starts: ``guide[j]`` is the first piece with ``cum > j/G`` (G a power of two)."""
-    size = 4 << max(int(cum.size - 1).bit_length(), 0)      # >= 4 entries per piece
-    return np.minimum(np.searchsorted(cum, np.arange(size) / size, side="right"),
-                      cum.size - 1).astype(np.int64)
-
-
-def _new_points(xs, pieces, cross, area, squeeze, allowed):
+def _new_points(xs, table, region, cross, area, squeeze, allowed):
     """One refinement round: new points in every region whose hat-minus-squeeze area exceeds
     its equal share of ``allowed``: in an interval, at the crossing of the neighbours' chords
     (where hat and squeeze are furthest apart), kept within its middle half; beyond the outer
     points, one hat decay length ``DECAY`` further out (at most half way to a finite end)."""
     k = xs.size
-    gaps = np.bincount(pieces[REGION].astype(np.intp), weights=area, minlength=k + 1)
+    gaps = np.bincount(region, weights=area, minlength=k + 1)
     gaps[1:k] -= squeeze
     over = gaps > allowed / (k + 1)
     j = np.flatnonzero(over[1:k])
     a, b = xs[j], xs[j + 1]
     new = [a + np.clip((cross[j] - a) / (b - a), 0.25, 0.75) * (b - a)]
-    for region, piece, side in ((0, 0, -1.0), (k, -1, 1.0)):
-        if over[region] and pieces[REGION, piece] == region:
-            length = pieces[RIGHT, piece] - pieces[LEFT, piece]
-            rate = abs(pieces[SLOPE, piece])
-            step = min(0.5 * length, 1.0 / rate) if rate > 0.0 else 0.5 * length
+    for tail, piece, side in ((0, 0, -1.0), (k, -1, 1.0)):
+        if over[tail] and region[piece] == tail:
+            half, decay = 0.5 * table[piece, Piece.LENGTH], table[piece, Piece.DECAY]
+            step = min(half, decay) if decay > 0.0 else half      # (a flat tail: half way)
             new.append([(xs[0] if side < 0 else xs[-1]) + side * step])
     return np.concatenate(new)
 
 
-def _one_round(xs, ys, lo, hi, efficiency):
+def _one_round(kernels, xs, ys, lo, hi, efficiency):
     """The hat on the positive points ``xs`` (at least 3) and, unless it reaches
     ``efficiency``, the next points to evaluate: ``(table, area, hat_total, squeeze_total,
-    shift, new)`` with ``new`` None when done."""
+    shift, new)`` with ``new`` None when done. ``kernels``: the backend's construction
+    arithmetic (``hat_check_concave``, ``hat_table``; the same bits on both backends)."""
     slopes = np.diff(ys) / np.diff(xs)
-    _check_concave(xs, ys, slopes)
+    bad = kernels.hat_check_concave(xs, ys, slopes, CONCAVITY_TOL)
+    if bad:
+        raise _not_concave(xs, ys, slopes, bad)
     for side, end, s, x in ((-1, lo, slopes[0], xs[0]), (1, hi, slopes[-1], xs[-1])):
         if math.isinf(end) and not s * side < 0.0:
             raise ValueError(
@@ -257,24 +153,23 @@ def _one_round(xs, ys, lo, hi, efficiency):
                 f"of log p beyond x = {x!r} has slope {s:.6g}, so it is not integrable there "
                 "(or its mass lies beyond 2**40 from the start); give support=(low, high) or "
                 "mode=")
-    pieces, cross = _hat_pieces(xs, ys, slopes, lo, hi)
-    table, drop = _pack(pieces)
-    shift = float(table[:, Piece.HAT_AT].max())    # the hat's highest point
-    area = _hat_areas(table, drop, shift)
-    squeeze = _squeeze_areas(xs, ys, shift)
-    hat_total, squeeze_total = float(area.sum()), float(squeeze.sum())
+    table, area, cross, region, squeeze, hat_total, squeeze_total, shift = kernels.hat_table(
+        xs, ys, slopes, lo, hi, FLAT_DROP)
     if not math.isfinite(hat_total):
         raise ValueError("internal: the hat's area is not finite")
     new = None
     if squeeze_total < efficiency * hat_total:
-        new = _new_points(xs, pieces, cross, area, squeeze, (1.0 - efficiency) * hat_total)
+        new = _new_points(xs, table, region, cross, area, squeeze,
+                          (1.0 - efficiency) * hat_total)
     return table, area, hat_total, squeeze_total, shift, new
 
 
-def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
+def build(kernels, logpdf, lo, hi, efficiency, centre=None, scale=None):
     """The hat of ``logpdf`` (a checked vectorised log-density: float64 in and out, no NaN or
     +inf) on ``[lo, hi]``, refined until ``squeeze area >= efficiency * hat area``; the start
-    points are spread around ``centre`` at about ``scale`` (see :func:`start_points`)."""
+    points are spread around ``centre`` at about ``scale`` (see :func:`start_points`).
+    ``kernels``: the backend whose construction arithmetic builds the table (both give the
+    same bits)."""
     xs_all = start_points(lo, hi, centre, scale)
     ys_all = logpdf(xs_all)
     for _ in range(MAX_ROUNDS):
@@ -284,10 +179,14 @@ def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore",
                              under="ignore"):
                 table, area, hat_total, squeeze_total, shift, new = _one_round(
-                    xs, ys, lo_in, hi_in, efficiency)
-                if new is None:
-                    return _finish(table, area, hat_total, squeeze_total, shift, xs,
-                                   xs_all.size)
+                    kernels, xs, ys, lo_in, hi_in, efficiency)
+            if new is None:
+                pieces, guide = kernels.hat_finish(table, area)
+                # the ratio from the scaled areas: the unscaled ones overflow (or underflow)
+                # when log p is far from 0 (an unnormalised log-likelihood, a steep density)
+                return Hat(pieces, guide, _unscaled(hat_total, shift),
+                           _unscaled(squeeze_total, shift), squeeze_total / hat_total, xs,
+                           xs_all.size)
         else:                           # too few positive points: halve towards the bracket
             ends = np.concatenate([[lo_in if math.isfinite(lo_in) else xs[0] - 1.0], xs,
                                    [hi_in if math.isfinite(hi_in) else xs[-1] + 1.0]])
@@ -305,28 +204,6 @@ def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
         f"evaluations (at most {MAX_POINTS} points in {MAX_ROUNDS} rounds): the density may "
         "be too narrow or too far from the start points for its scale; give mode= (and a "
         "tighter support=), or ask for a lower efficiency")
-
-
-def _finish(table, area, hat_total, squeeze_total, shift, xs, n_evaluations):
-    # a piece whose probability vanishes in the cumulative sum (below its rounding) could never
-    # be chosen: dropped, so that every piece of the table has CUM > CUM_BEFORE
-    cum = np.cumsum(area)
-    keep = np.empty(cum.size, dtype=bool)
-    keep[0], keep[1:] = cum[0] > 0.0, cum[1:] > cum[:-1]
-    if not keep.all():
-        table, area = table[keep], area[keep]
-        cum = np.cumsum(area)
-    cum /= cum[-1]                      # the last is 1.0 exactly
-    table[:, Piece.CUM] = cum
-    table[0, Piece.CUM_BEFORE], table[1:, Piece.CUM_BEFORE] = 0.0, cum[:-1]
-    flat = table[:, Piece.DECAY] == 0.0
-    table[:, Piece.SHARE_SCALE] = 0.0
-    table[flat, Piece.SHARE_SCALE] = table[flat, Piece.LENGTH] / (
-        cum[flat] - table[flat, Piece.CUM_BEFORE])
-    # the ratio from the scaled areas: the unscaled ones overflow (or underflow) when log p is
-    # far from 0 (an unnormalised log-likelihood, a steep density), their ratio never does
-    return Hat(table, _guide(cum), _unscaled(hat_total, shift), _unscaled(squeeze_total, shift),
-               squeeze_total / hat_total, xs, n_evaluations)
 
 
 def _unscaled(area, shift):

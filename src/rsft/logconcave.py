@@ -181,7 +181,8 @@ class LogConcaveSampler:
         self.on_violation = on_violation
         self.max_proposals = max_proposals
         self.backend = _validate.backend(backend)
-        hat = _hat.build(self._construction_logp, lo, hi, requested, centre, scale)
+        hat = _hat.build(_backend.kernels(self.backend), self._construction_logp, lo, hi,
+                         requested, centre, scale)
         self._hat = hat
         self.efficiency = hat.efficiency
         self.n_pieces = int(hat.pieces.shape[0])

@@ -14,7 +14,7 @@ from .optim import adagrad_step, adam_step, lion_step, rmsprop_step, sgd_step
 from .losses import (bce_with_logits_loss, categorical_inverse_cdf, log_softmax, mse_loss,
                      sigmoid, softmax, softmax_xent_labels, softmax_xent_probs)
 from .acceptors import statistical_rs_accept, threshold_accept, topk_accept
-from .hat import hat_sample
+from .hat import hat_check_concave, hat_finish, hat_sample, hat_table
 from . import acceptors, hat, losses, optim, sampler
 
 #: every constant of rsft._program by its C name (the compiled core exports the same dict)
