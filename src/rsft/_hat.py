@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._program import PIECE_LEN, Piece
+from ._program import Piece
 from .errors import NotLogConcaveError
 
 #: construction budget: evaluated points (start points included) and refinement rounds
@@ -45,6 +45,8 @@ CONCAVITY_TOL = 1e-9
 _STEPS = np.concatenate([np.arange(1, 33) / 8.0, 2.0 ** np.arange(3, 41)])
 #: towards a finite end: the same from the centre, and halving the distance to the end 52 times
 _HALVINGS = 2.0 ** -np.arange(1, 53)
+#: the start points of an unbounded support, as offsets from the centre in units of the scale
+_BOTH_WAYS = np.concatenate([-_STEPS[::-1], [0.0], _STEPS])
 
 
 @dataclass
@@ -76,18 +78,22 @@ def start_points(lo, hi, centre=None, scale=None):
             centre = 0.0
     if scale is None:
         scale = 0.25 * (hi - lo) if math.isfinite(hi - lo) else 1.0
-    parts = [[centre], centre - scale * _STEPS, centre + scale * _STEPS]
-    for end in (lo, hi):
-        if math.isfinite(end):
-            parts += [[end], end + (centre - end) * _HALVINGS]
-    pts = np.unique(np.concatenate(parts))
-    return pts[(pts >= lo) & (pts <= hi)]
+    pts = centre + scale * _BOTH_WAYS        # (centre + scale*(-s) is centre - scale*s exactly)
+    ends = [end for end in (lo, hi) if math.isfinite(end)]
+    if ends:
+        pts = np.concatenate([pts, ends] + [end + (centre - end) * _HALVINGS for end in ends])
+        pts.sort()
+        pts = pts[(pts >= lo) & (pts <= hi)]
+    distinct = pts[1:] != pts[:-1]
+    return pts if distinct.all() else pts[np.concatenate([[True], distinct])]
 
 
 def _positive_part(xs, ys, lo, hi):
     """The points where ``log p`` is finite and the bracket ``(lo, hi)`` they lie in: a point
     with ``log p = -inf`` next to them bounds the support. ``-inf`` between finite points
     proves the density is not log-concave (its support would not be an interval)."""
+    if ys[0] > -np.inf and ys[-1] > -np.inf and (ys > -np.inf).all():
+        return xs, ys, lo, hi
     finite = np.flatnonzero(ys > -np.inf)
     if finite.size == 0:
         raise ValueError(
@@ -142,7 +148,7 @@ def _one_round(kernels, xs, ys, lo, hi, efficiency):
     ``efficiency``, the next points to evaluate: ``(table, area, hat_total, squeeze_total,
     shift, new)`` with ``new`` None when done. ``kernels``: the backend's construction
     arithmetic (``hat_check_concave``, ``hat_table``; the same bits on both backends)."""
-    slopes = np.diff(ys) / np.diff(xs)
+    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])
     bad = kernels.hat_check_concave(xs, ys, slopes, CONCAVITY_TOL)
     if bad:
         raise _not_concave(xs, ys, slopes, bad)
@@ -197,13 +203,25 @@ def build(kernels, logpdf, lo, hi, efficiency, centre=None, scale=None):
         new, at = new[fresh], at[fresh]
         if new.size == 0 or xs_all.size + new.size > MAX_POINTS:
             break
-        ys_all = np.insert(ys_all, at, logpdf(new))              # (sorted in, in order)
-        xs_all = np.insert(xs_all, at, new)
+        xs_all, ys_all = _merged(xs_all, ys_all, at, new, logpdf(new))
     raise ValueError(
         f"could not build a hat with efficiency {efficiency} from {xs_all.size} logpdf "
         f"evaluations (at most {MAX_POINTS} points in {MAX_ROUNDS} rounds): the density may "
         "be too narrow or too far from the start points for its scale; give mode= (and a "
         "tighter support=), or ask for a lower efficiency")
+
+
+def _merged(xs, ys, at, new_x, new_y):
+    """``xs`` and ``ys`` with the sorted ``new_x``, ``new_y`` inserted before the positions
+    ``at`` (as ``np.insert``, in a few calls)."""
+    size = xs.size + new_x.size
+    where_new = at + np.arange(new_x.size)
+    old = np.ones(size, dtype=bool)
+    old[where_new] = False
+    merged_x, merged_y = np.empty(size), np.empty(size)
+    merged_x[where_new], merged_y[where_new] = new_x, new_y
+    merged_x[old], merged_y[old] = xs, ys
+    return merged_x, merged_y
 
 
 def _unscaled(area, shift):

@@ -199,6 +199,8 @@ class LogConcaveSampler:
                 f"n_pieces={self.n_pieces}, efficiency={self.efficiency:.4f})")
 
     def _construction_logp(self, x):
+        if isinstance(self.target, Distribution):
+            return self._logpdf(x)      # a built-in log-concave density: finite or -inf
         r = _validate.logpdf_values(self._logpdf, x, inf_ok=True)
         if (r == np.inf).any():
             i = int(np.argmax(r == np.inf))

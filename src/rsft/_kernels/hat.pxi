@@ -204,8 +204,11 @@ def hat_check_concave(const double[::1] xs, const double[::1] ys, const double[:
 
 
 cdef inline double segment_area(double length, double high, double drop) noexcept nogil:
-    cdef double factor = -expm1(-drop) / drop if drop > 0.0 else 1.0
-    return exp(high) * length * factor
+    cdef double top = exp(high), factor
+    if top == 0.0:
+        return 0.0
+    factor = -expm1(-drop) / drop if drop > 0.0 else 1.0
+    return top * length * factor
 
 
 cdef inline Py_ssize_t add_row(double *rows, Py_ssize_t m, double left, double right,
@@ -310,22 +313,20 @@ def hat_table(const double[::1] xs, const double[::1] ys, const double[::1] slop
             squeeze_total, shift)
 
 
-def hat_finish(const double[:, ::1] table, const double[::1] area):
+def hat_finish(table, const double[::1] area):
     """See ``rsft._reference.hat.hat_finish``."""
+    cdef double[:, ::1] rows = table
     cdef Py_ssize_t n = area.shape[0], i, m = 0, g, size
     cdef double running = 0.0, total, before, c, u
-    keep_arr = np.empty(n, dtype=np.intp)
     cum_arr = np.empty(n)
-    cdef Py_ssize_t[::1] keep = keep_arr
     cdef double[::1] cum = cum_arr
     for i in range(n):
         if running + area[i] > running:
             running += area[i]
-            keep[m] = i
+            if m < i:                   # a vanished piece before: move this one up
+                rows[m, :] = rows[i, :]
             cum[m] = running
             m += 1
-    rows_arr = np.asarray(table)[keep_arr[:m]]
-    cdef double[:, ::1] rows = rows_arr
     total = cum[m - 1]
     for i in range(m):
         cum[i] = cum[i] / total
@@ -348,4 +349,4 @@ def hat_finish(const double[:, ::1] table, const double[::1] area):
         while i < m - 1 and cum[i] <= u:
             i += 1
         guide[g] = i
-    return rows_arr, guide_arr
+    return (table[:m] if m < rows.shape[0] else table), guide_arr

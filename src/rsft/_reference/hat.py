@@ -80,9 +80,13 @@ def hat_check_concave(xs, ys, slopes, concavity_tol):
 
 def _segment_area(length, high, drop):
     """``int exp(line)`` over a segment of ``length`` whose line is ``high`` at its higher end
-    and falls by ``drop >= 0`` along it (``-expm1`` for small falls)."""
+    and falls by ``drop >= 0`` along it (``-expm1`` for small falls; 0 without it where
+    ``exp(high)`` underflows, as it does for most far start points)."""
+    top = math.exp(high)
+    if top == 0.0:
+        return 0.0
     factor = -math.expm1(-drop) / drop if drop > 0.0 else 1.0
-    return math.exp(high) * length * factor
+    return top * length * factor
 
 
 def hat_table(xs, ys, slopes, lo, hi, flat_drop):
@@ -179,9 +183,9 @@ def hat_table(xs, ys, slopes, lo, hi, flat_drop):
 
 
 def hat_finish(table, area):
-    """The sampling table and guide of a built hat: pieces whose probability vanishes in the
-    sequential cumulative sum of ``area`` are left out (they could never be chosen); then the
-    columns ``CUM_BEFORE``, ``CUM`` (divided by the total: the last is 1.0 exactly) and
+    """The sampling table and guide of a built hat, in place in ``table`` (its first rows):
+    pieces whose probability vanishes in the sequential cumulative sum of ``area`` are left
+    out (they could never be chosen); then the columns ``CUM_BEFORE``, ``CUM`` (divided by the total: the last is 1.0 exactly) and
     ``SHARE_SCALE`` (``LENGTH / (CUM - CUM_BEFORE)`` on a flat piece, else 0). The guide has
     ``4 << bit_length(m - 1)`` entries (a power of two, at least 4 per piece): ``guide[i]`` is
     the first piece with ``CUM > i / len(guide)``, at most the last piece."""
@@ -191,17 +195,19 @@ def hat_finish(table, area):
             running += a
             keep.append(i)
             cum.append(running)
-    rows = table[keep]
+    m = len(cum)
+    if m < table.shape[0]:
+        table[:m] = table[keep]          # the kept rows moved up, in order
+        table = table[:m]
     total = cum[-1]
     cum = [c / total for c in cum]
     before = 0.0
-    for row, c in zip(rows, cum):
+    for row, c in zip(table, cum):
         row[Piece.CUM_BEFORE] = before
         row[Piece.CUM] = c
         flat = row[Piece.DECAY] == 0.0 and c > before     # (c == before: never chosen)
         row[Piece.SHARE_SCALE] = row[Piece.LENGTH] / (c - before) if flat else 0.0
         before = c
-    m = len(cum)
     size = 4 << (m - 1).bit_length()
     guide = np.empty(size, dtype=np.int64)
     i = 0
@@ -210,7 +216,7 @@ def hat_finish(table, area):
         while i < m - 1 and cum[i] <= u:
             i += 1
         guide[g] = i
-    return rows, guide
+    return table, guide
 
 
 def hat_proposals(pieces, u_piece, e):
