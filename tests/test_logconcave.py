@@ -263,12 +263,12 @@ def test_construction_budget(monkeypatch):
         s = rsft.LogConcaveSampler(lambda x: -0.5 * ((x - 1e3) / 1e-7) ** 2,
                                    support=(-np.inf, np.inf), mode=mode)
         assert abs(np.mean(s.sample(1000, rng=0)) - 1e3) < 1e-7
-    monkeypatch.setattr(_hat, "MAX_POINTS", 150)
+    monkeypatch.setattr(_hat, "MAX_POINTS", 160)         # the start points and a few more
     calls.clear()
-    with pytest.raises(ValueError, match="at most 150 points"):
+    with pytest.raises(ValueError, match="at most 160 points"):
         rsft.LogConcaveSampler(lambda x: calls.append(x.size) or -0.5 * x * x,
                                support=(-np.inf, np.inf), efficiency=0.9999)
-    assert sum(calls) <= 150
+    assert sum(calls) <= 160
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
