@@ -93,18 +93,19 @@ def _positive_part(xs, ys, lo, hi):
     """The points where ``log p`` is finite and the bracket ``(lo, hi)`` they lie in: a point
     with ``log p = -inf`` next to them bounds the support. ``-inf`` between finite points
     proves the density is not log-concave (its support would not be an interval)."""
-    if ys[0] > -np.inf and ys[-1] > -np.inf and (ys > -np.inf).all():
+    positive = ys > -np.inf
+    n_positive = int(np.count_nonzero(positive))
+    if n_positive == ys.size:
         return xs, ys, lo, hi
-    finite = np.flatnonzero(ys > -np.inf)
-    if finite.size == 0:
+    if n_positive == 0:
         raise ValueError(
             f"the target's log-density is -inf at every one of the {xs.size} start points in "
             f"[{xs[0]:g}, {xs[-1]:g}]; give support=(low, high) around where it is positive, "
             "or mode=")
-    i0, i1 = int(finite[0]), int(finite[-1])
-    holes = np.flatnonzero(ys[i0:i1 + 1] == -np.inf)
-    if holes.size:
-        j = i0 + int(holes[0])
+    i0 = int(positive.argmax())
+    i1 = ys.size - 1 - int(positive[::-1].argmax())
+    if i1 - i0 + 1 != n_positive:       # not one run of positive points
+        j = i0 + int(positive[i0:].argmin())
         raise NotLogConcaveError(
             f"the target is not log-concave: log p(x) = -inf at x = {xs[j]!r} between points "
             f"where it is finite ({xs[i0]!r} and {xs[i1]!r}); a log-concave density is "
