@@ -154,6 +154,9 @@ class LogConcaveSampler:
                     "RejectionSampler, or pass logpdf with support= to have it checked)",
                     math.nan, math.nan, math.nan)
             self._logpdf = target.logpdf
+            # a built-in log-concave density returns float64 arrays, finite or -inf: its
+            # values need no check (a user's callable's do)
+            self._trusted = True
             lo, hi = target.support
             centre, scale = target._centre_and_scale()
         elif callable(target):
@@ -163,6 +166,7 @@ class LogConcaveSampler:
                     "allowed): the interval outside which the density is zero")
             lo, hi = _validate.interval(support, "support")
             self._logpdf = target
+            self._trusted = False
             centre = scale = None
         else:
             raise TypeError(
@@ -199,8 +203,8 @@ class LogConcaveSampler:
                 f"n_pieces={self.n_pieces}, efficiency={self.efficiency:.4f})")
 
     def _construction_logp(self, x):
-        if isinstance(self.target, Distribution):
-            return self._logpdf(x)      # a built-in log-concave density: finite or -inf
+        if self._trusted:
+            return self._logpdf(x)
         r = _validate.logpdf_values(self._logpdf, x, inf_ok=True)
         if (r == np.inf).any():
             i = int(np.argmax(r == np.inf))
@@ -210,6 +214,8 @@ class LogConcaveSampler:
         return r
 
     def _sampling_logp(self, x):
+        if self._trusted:
+            return self._logpdf(x)
         return _validate.logpdf_values(self._logpdf, x)
 
     def _budget(self, n):
