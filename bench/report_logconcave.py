@@ -12,9 +12,11 @@ Target (a count, it holds every time): at most 0.02 logpdf evaluations per sampl
 (construction included, at n = 1e6). Figures (reported, no target: they move with a peer's
 time and with the load of a shared machine): per sample against TDR and PINV (between 0.6x
 and 1.3x of TDR over runs on the shared 2-core VM, where the two moved independently by up to
-2x), set-up time against TDR and PINV (rsft builds its hat in Python/numpy around vectorised
-logpdf calls, about 0.4-1 ms; TDR's C set-up takes 0.15-0.45 ms), rsft numpy against cython,
-and LC4 (1000 targets, sampler rebuilt per target) against TDR and PINV.
+2x), set-up time against TDR and PINV (rsft: one vectorised logpdf call at 151 start points
+and the hat's arithmetic in the compiled core, about 0.08-0.15 ms; TDR's C set-up takes
+0.08-0.45 ms: within 0.55-1.2x of TDR over interleaved runs, up to 1.9x in a loaded
+pytest-benchmark run, so no target), rsft numpy against cython, and LC4 (1000 targets,
+sampler rebuilt per target) against TDR and PINV.
 """
 from __future__ import annotations
 

@@ -345,6 +345,47 @@ def test_log_concave_sampler_bit_identical(case, seed, bitgen):
     assert len(cc) == len(cn) and all(np.array_equal(a, b) for a, b in zip(cc, cn))
 
 
+@pytest.mark.parametrize("target, kw", [
+    (rsft.Gamma(3.0), {}),
+    (rsft.Gamma(1.0), {}),
+    (rsft.Beta(1.0, 1.0), {}),
+    (rsft.TruncatedNormal(0.0, 1.0, 5.0, np.inf), {}),
+    (lambda x: -1e4 - 0.5 * x * x, {"support": (-np.inf, np.inf)}),
+    (lambda x: 1e3 * x, {"support": (0.0, 1.0)}),                  # ulp-narrow intervals
+    (lambda x: -1e-200 * x, {"support": (0.0, np.inf)}),           # a tail of decay 1e200
+    (_minus_x4, {"support": (-np.inf, np.inf), "efficiency": 0.9999}),
+], ids=["gamma-3", "gamma-1", "beta-1-1", "truncnorm-tail", "loglik", "steep", "slow-tail",
+        "x4-0.9999"])
+def test_log_concave_hat_bit_identical(target, kw):
+    """The construction arithmetic (hat_check_concave, hat_table, hat_finish) of both backends
+    builds the same hat to the bit."""
+    hats = [rsft.LogConcaveSampler(target, backend=b, **kw)._hat for b in ("cython", "numpy")]
+    for field in ("pieces", "guide", "points"):
+        assert np.array_equal(getattr(hats[0], field), getattr(hats[1], field)), field
+    for field in ("hat_area", "squeeze_area", "efficiency", "n_evaluations"):
+        assert getattr(hats[0], field) == getattr(hats[1], field), field
+
+
+def test_hat_finish_drops_vanished_pieces_alike():
+    """A piece whose area vanishes in the cumulative sum is left out, the rows after it move
+    up; both backends alike."""
+    from rsft._program import PIECE_LEN, Piece
+    table = np.arange(4 * PIECE_LEN, dtype=np.float64).reshape(4, PIECE_LEN)
+    table[:, Piece.DECAY] = [1.0, 0.0, 0.0, 1.0]
+    area = np.array([1.0, 1e-17, 2.0, 0.0])
+    out = []
+    for backend in ("cython", "numpy"):
+        pieces, guide = getattr(rsft._backend.kernels(backend), "hat_finish")(table.copy(),
+                                                                            area)
+        out.append((pieces, guide))
+        assert pieces.shape == (2, PIECE_LEN)
+        assert np.array_equal(pieces[:, Piece.ANCHOR], table[[0, 2], Piece.ANCHOR])
+        assert list(pieces[:, Piece.CUM]) == [1.0 / 3.0, 1.0]
+        assert pieces[1, Piece.SHARE_SCALE] == table[2, Piece.LENGTH] / (1.0 - 1.0 / 3.0)
+        assert list(guide) == [0, 0, 0, 1, 1, 1, 1, 1]       # first CUM > g/8
+    assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
+
+
 # ---------------------------------------------------------------------------------------------
 # Reward acceptors on grouped (ragged) rewards: masks, statistics and Generator states
 # ---------------------------------------------------------------------------------------------

@@ -36,7 +36,15 @@ def rejection_sample_blocks(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64],
            npt.NDArray[np.float64], npt.NDArray[np.intp]]: ...
 
-# The piecewise-exponential hat (_kernels/hat.pxi): LogConcaveSampler's sampling strategy.
+# The piecewise-exponential hat (_kernels/hat.pxi): LogConcaveSampler's construction
+# arithmetic and sampling strategy.
+_D = npt.NDArray[np.float64]
+
+def hat_check_concave(xs: _D, ys: _D, slopes: _D, concavity_tol: float) -> int: ...
+def hat_table(
+    xs: _D, ys: _D, slopes: _D, lo: float, hi: float, flat_drop: float,
+) -> tuple[_D, _D, _D, npt.NDArray[np.int64], _D, float, float, float]: ...
+def hat_finish(table: _D, area: _D) -> tuple[_D, npt.NDArray[np.int64]]: ...
 def hat_sample(
     rng: np.random.Generator, pieces: npt.NDArray[np.float64], guide: npt.NDArray[np.int64],
     logp: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._program import PIECE_LEN, Piece
+from ._program import Piece
 from .errors import NotLogConcaveError
 
 #: construction budget: evaluated points (start points included) and refinement rounds
@@ -40,11 +40,14 @@ MAX_ROUNDS = 60
 FLAT_DROP = 1e-4
 #: relative rounding allowed in the log-density values before slopes count as increasing
 CONCAVITY_TOL = 1e-9
-#: start points, in units of the scale from the centre towards an infinite end: dense near
-#: the centre (a bump of about that scale is then resolved at once), then doubling to 2**40
-_STEPS = np.concatenate([np.arange(1, 33) / 8.0, 2.0 ** np.arange(3, 41)])
+#: start points, in units of the scale from the centre towards an infinite end: every 1/12 to 3
+#: (a bump of about that scale, even one as flat-topped as exp(-x**4), then reaches efficiency
+#: 0.99 in one round), then doubling from 4 to 2**40
+_STEPS = np.concatenate([np.arange(1, 37) / 12.0, 2.0 ** np.arange(2, 41)])
 #: towards a finite end: the same from the centre, and halving the distance to the end 52 times
 _HALVINGS = 2.0 ** -np.arange(1, 53)
+#: the start points of an unbounded support, as offsets from the centre in units of the scale
+_BOTH_WAYS = np.concatenate([-_STEPS[::-1], [0.0], _STEPS])
 
 
 @dataclass
@@ -53,8 +56,9 @@ class Hat:
 
     pieces: np.ndarray          # (n_pieces, PIECE_LEN), columns in rsft._program.Piece
     guide: np.ndarray           # int64, a power-of-two length: search starts per probability
-    hat_area: float             # integral of the hat (in the target's own units)
-    squeeze_area: float         # integral of the squeeze
+    hat_area: float             # integral of the hat (in the target's own units; inf or 0
+    squeeze_area: float         # integral of the squeeze   when exp(log p) over/underflows)
+    efficiency: float           # squeeze_area / hat_area, from the areas scaled by the hat's top
     points: np.ndarray          # construction points where log p is finite
     n_evaluations: int          # logpdf evaluations spent on the construction
 
@@ -75,28 +79,33 @@ def start_points(lo, hi, centre=None, scale=None):
             centre = 0.0
     if scale is None:
         scale = 0.25 * (hi - lo) if math.isfinite(hi - lo) else 1.0
-    parts = [[centre], centre - scale * _STEPS, centre + scale * _STEPS]
-    for end in (lo, hi):
-        if math.isfinite(end):
-            parts += [[end], end + (centre - end) * _HALVINGS]
-    pts = np.unique(np.concatenate(parts))
-    return pts[(pts >= lo) & (pts <= hi)]
+    pts = centre + scale * _BOTH_WAYS        # (centre + scale*(-s) is centre - scale*s exactly)
+    ends = [end for end in (lo, hi) if math.isfinite(end)]
+    if ends:
+        pts = np.concatenate([pts, ends] + [end + (centre - end) * _HALVINGS for end in ends])
+        pts.sort()
+        pts = pts[(pts >= lo) & (pts <= hi)]
+    distinct = pts[1:] != pts[:-1]
+    return pts if distinct.all() else pts[np.concatenate([[True], distinct])]
 
 
 def _positive_part(xs, ys, lo, hi):
     """The points where ``log p`` is finite and the bracket ``(lo, hi)`` they lie in: a point
     with ``log p = -inf`` next to them bounds the support. ``-inf`` between finite points
     proves the density is not log-concave (its support would not be an interval)."""
-    finite = np.flatnonzero(ys > -np.inf)
-    if finite.size == 0:
+    positive = ys > -np.inf
+    n_positive = int(np.count_nonzero(positive))
+    if n_positive == ys.size:
+        return xs, ys, lo, hi
+    if n_positive == 0:
         raise ValueError(
             f"the target's log-density is -inf at every one of the {xs.size} start points in "
             f"[{xs[0]:g}, {xs[-1]:g}]; give support=(low, high) around where it is positive, "
             "or mode=")
-    i0, i1 = int(finite[0]), int(finite[-1])
-    holes = np.flatnonzero(ys[i0:i1 + 1] == -np.inf)
-    if holes.size:
-        j = i0 + int(holes[0])
+    i0 = int(positive.argmax())
+    i1 = ys.size - 1 - int(positive[::-1].argmax())
+    if i1 - i0 + 1 != n_positive:       # not one run of positive points
+        j = i0 + int(positive[i0:].argmin())
         raise NotLogConcaveError(
             f"the target is not log-concave: log p(x) = -inf at x = {xs[j]!r} between points "
             f"where it is finite ({xs[i0]!r} and {xs[i1]!r}); a log-concave density is "
@@ -106,149 +115,45 @@ def _positive_part(xs, ys, lo, hi):
     return xs[i0:i1 + 1], ys[i0:i1 + 1], lo, hi
 
 
-def _check_concave(xs, ys, slopes):
-    """Raise NotLogConcaveError where a chord slope increases beyond rounding."""
-    widths = np.diff(xs)
-    rise = slopes[1:] - slopes[:-1]
-    y_scale = 1.0 + np.maximum(np.maximum(np.abs(ys[:-2]), np.abs(ys[1:-1])), np.abs(ys[2:]))
-    tol = CONCAVITY_TOL * y_scale * (1.0 / widths[:-1] + 1.0 / widths[1:])
-    bad = np.flatnonzero(rise > tol)
-    if bad.size:
-        j = int(bad[0]) + 1
-        chord = ys[j - 1] + (ys[j + 1] - ys[j - 1]) * ((xs[j] - xs[j - 1])
-                                                       / (xs[j + 1] - xs[j - 1]))
-        raise NotLogConcaveError(
-            f"the target is not log-concave: the chord slopes of log p increase at "
-            f"x = {xs[j - 1]!r}, {xs[j]!r}, {xs[j + 1]!r} (from {slopes[j - 1]:.6g} to "
-            f"{slopes[j]:.6g}): log p({xs[j]!r}) = {ys[j]:.10g} lies below the chord of its "
-            f"neighbours ({chord:.10g})", xs[j], ys[j], chord, (xs[j - 1], xs[j], xs[j + 1]))
+def _not_concave(xs, ys, slopes, j):
+    """The NotLogConcaveError of chord slopes that increase at the middle point ``j``."""
+    chord = ys[j - 1] + (ys[j + 1] - ys[j - 1]) * ((xs[j] - xs[j - 1]) / (xs[j + 1] - xs[j - 1]))
+    return NotLogConcaveError(
+        f"the target is not log-concave: the chord slopes of log p increase at "
+        f"x = {xs[j - 1]!r}, {xs[j]!r}, {xs[j + 1]!r} (from {slopes[j - 1]:.6g} to "
+        f"{slopes[j]:.6g}): log p({xs[j]!r}) = {ys[j]:.10g} lies below the chord of its "
+        f"neighbours ({chord:.10g})", xs[j], ys[j], chord, (xs[j - 1], xs[j], xs[j + 1]))
 
 
-def _exp_segment_area(length, high, drop):
-    """``int exp(line)`` over a segment of ``length`` whose line is ``high`` at its higher end
-    and falls by ``drop >= 0`` along it: ``exp(high) * length * (1 - exp(-drop)) / drop``,
-    with ``-expm1`` for the small drops and ``exp(high) * length`` for none. ``length = inf``
-    (a tail falling at rate ``drop/length``) is handled by the caller."""
-    factor = np.where(drop > 0.0, -np.expm1(-drop) / drop, 1.0)
-    return np.exp(high) * length * factor
-
-
-#: rows of the piece array of _hat_pieces: the ends, the hat line through (REF_X, REF_Y)
-#: with SLOPE, the squeeze line (SQ_Y = -inf where there is none) and the region (0: left of
-#: the points, j + 1: interval j, k: right of the points)
-LEFT, RIGHT, REF_X, REF_Y, SLOPE, SQ_X, SQ_Y, SQ_SLOPE, REGION = range(9)
-
-
-def _hat_pieces(xs, ys, slopes, lo, hi):
-    """The pieces of ``min(L_{j-1}, L_{j+1})`` on each interval j and of the outer chords
-    (a (9, n) array, rows above), and where the neighbours' chords cross in each interval."""
-    k = xs.size
-    widths = np.diff(xs)
-    # on interval j the neighbours' chords cross at x_j + f*w_j: L_{j-1} (through x_j) is the
-    # lower one left of there, L_{j+1} (through x_{j+1}) right of there; f is in [0, 1] for a
-    # concave log p (clipped for the rounding the concavity check allows)
-    s_prev = np.empty(k - 1)
-    s_prev[0], s_prev[1:] = 0.0, slopes[:-1]
-    s_next = np.empty(k - 1)
-    s_next[-1], s_next[:-1] = 0.0, slopes[1:]
-    den = s_prev - s_next
-    f = np.where(den > 0.0, (slopes - s_next) / den, 0.5)
-    np.clip(f, 0.0, 1.0, out=f)
-    f[0], f[-1] = 0.0, 1.0              # the first and last intervals have one neighbour
-    cross = np.minimum(np.maximum(xs[:-1] + f * widths, xs[:-1]), xs[1:])
-    has_left, has_right = bool(lo < xs[0]), bool(hi > xs[-1])
-    m = 2 * (k - 1) + has_left + has_right
-    p = np.empty((9, m))
-    first = int(has_left)
-    below = p[:, first:first + 2 * (k - 1):2]        # piece A of each interval
-    above = p[:, first + 1:first + 2 * (k - 1):2]    # piece B
-    below[LEFT], below[RIGHT], below[REF_X], below[REF_Y], below[SLOPE] = (
-        xs[:-1], cross, xs[:-1], ys[:-1], s_prev)
-    above[LEFT], above[RIGHT], above[REF_X], above[REF_Y], above[SLOPE] = (
-        cross, xs[1:], xs[1:], ys[1:], s_next)
-    for half in (below, above):
-        half[SQ_X], half[SQ_Y], half[SQ_SLOPE] = xs[:-1], ys[:-1], slopes
-        half[REGION] = np.arange(1, k)
-    if has_left:
-        p[:, 0] = (lo, xs[0], xs[0], ys[0], slopes[0], xs[0], -np.inf, 0.0, 0)
-    if has_right:
-        p[:, -1] = (xs[-1], hi, xs[-1], ys[-1], slopes[-1], xs[-1], -np.inf, 0.0, k)
-    return p[:, p[RIGHT] > p[LEFT]], cross     # without the empty pieces
-
-
-def _pack(p):
-    """The piece table of ``hat_sample`` (without the cumulative columns) and each piece's fall
-    ``LENGTH / DECAY`` of the log hat (0 for a flat piece, ``inf`` for an unbounded tail)."""
-    table = np.empty((p.shape[1], PIECE_LEN))
-    slope = p[SLOPE]
-    falling = slope <= 0.0              # anchor at the higher end: the left one if falling
-    anchor = np.where(falling, p[LEFT], p[RIGHT])
-    length = p[RIGHT] - p[LEFT]
-    rate = np.abs(slope)
-    drop = rate * length
-    hat_at = p[REF_Y] + slope * (anchor - p[REF_X])
-    flat = drop < FLAT_DROP             # (an unbounded tail has drop = inf)
-    hat_slope = np.where(flat, 0.0, slope)
-    has_squeeze = p[SQ_Y] > -np.inf
-    squeeze_at = p[SQ_Y] + p[SQ_SLOPE] * (anchor - p[SQ_X])
-    table[:, Piece.ANCHOR] = anchor
-    table[:, Piece.DIRECTION] = np.where(falling, 1.0, -1.0)
-    table[:, Piece.LENGTH] = length
-    table[:, Piece.DECAY] = np.where(flat, 0.0, 1.0 / rate)
-    table[:, Piece.HAT_AT] = hat_at
-    table[:, Piece.HAT_SLOPE] = hat_slope
-    table[:, Piece.GAP_AT] = np.where(has_squeeze, squeeze_at - hat_at, -np.inf)
-    table[:, Piece.GAP_SLOPE] = np.where(has_squeeze, p[SQ_SLOPE] - hat_slope, 0.0)
-    return table, np.where(flat, 0.0, drop)
-
-
-def _hat_areas(table, drop, shift):
-    """Each piece's hat area, scaled by ``exp(-shift)``."""
-    length, high = table[:, Piece.LENGTH], table[:, Piece.HAT_AT] - shift
-    finite_area = _exp_segment_area(length, high, drop)
-    tail_area = np.exp(high) * table[:, Piece.DECAY]
-    return np.where(np.isinf(length), tail_area, finite_area)
-
-
-def _squeeze_areas(xs, ys, shift):
-    lo_y, hi_y = np.minimum(ys[:-1], ys[1:]), np.maximum(ys[:-1], ys[1:])
-    return _exp_segment_area(np.diff(xs), hi_y - shift, hi_y - lo_y)
-
-
-def _guide(cum):
-    """Search starts: ``guide[j]`` is the first piece with ``cum > j/G`` (G a power of two)."""
-    size = 4 << max(int(cum.size - 1).bit_length(), 0)      # >= 4 entries per piece
-    return np.minimum(np.searchsorted(cum, np.arange(size) / size, side="right"),
-                      cum.size - 1).astype(np.int64)
-
-
-def _new_points(xs, pieces, cross, area, squeeze, allowed):
+def _new_points(xs, table, region, cross, area, squeeze, allowed):
     """One refinement round: new points in every region whose hat-minus-squeeze area exceeds
     its equal share of ``allowed``: in an interval, at the crossing of the neighbours' chords
     (where hat and squeeze are furthest apart), kept within its middle half; beyond the outer
     points, one hat decay length ``DECAY`` further out (at most half way to a finite end)."""
     k = xs.size
-    gaps = np.bincount(pieces[REGION].astype(np.intp), weights=area, minlength=k + 1)
+    gaps = np.bincount(region, weights=area, minlength=k + 1)
     gaps[1:k] -= squeeze
     over = gaps > allowed / (k + 1)
     j = np.flatnonzero(over[1:k])
     a, b = xs[j], xs[j + 1]
     new = [a + np.clip((cross[j] - a) / (b - a), 0.25, 0.75) * (b - a)]
-    for region, piece, side in ((0, 0, -1.0), (k, -1, 1.0)):
-        if over[region] and pieces[REGION, piece] == region:
-            length = pieces[RIGHT, piece] - pieces[LEFT, piece]
-            rate = abs(pieces[SLOPE, piece])
-            step = min(0.5 * length, 1.0 / rate) if rate > 0.0 else 0.5 * length
+    for tail, piece, side in ((0, 0, -1.0), (k, -1, 1.0)):
+        if over[tail] and region[piece] == tail:
+            half, decay = 0.5 * table[piece, Piece.LENGTH], table[piece, Piece.DECAY]
+            step = min(half, decay) if decay > 0.0 else half      # (a flat tail: half way)
             new.append([(xs[0] if side < 0 else xs[-1]) + side * step])
     return np.concatenate(new)
 
 
-def _one_round(xs, ys, lo, hi, efficiency):
+def _one_round(kernels, xs, ys, lo, hi, efficiency):
     """The hat on the positive points ``xs`` (at least 3) and, unless it reaches
     ``efficiency``, the next points to evaluate: ``(table, area, hat_total, squeeze_total,
-    shift, new)`` with ``new`` None when done."""
-    slopes = np.diff(ys) / np.diff(xs)
-    _check_concave(xs, ys, slopes)
+    shift, new)`` with ``new`` None when done. ``kernels``: the backend's construction
+    arithmetic (``hat_check_concave``, ``hat_table``; the same bits on both backends)."""
+    slopes = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])
+    bad = kernels.hat_check_concave(xs, ys, slopes, CONCAVITY_TOL)
+    if bad:
+        raise _not_concave(xs, ys, slopes, bad)
     for side, end, s, x in ((-1, lo, slopes[0], xs[0]), (1, hi, slopes[-1], xs[-1])):
         if math.isinf(end) and not s * side < 0.0:
             raise ValueError(
@@ -256,24 +161,23 @@ def _one_round(xs, ys, lo, hi, efficiency):
                 f"of log p beyond x = {x!r} has slope {s:.6g}, so it is not integrable there "
                 "(or its mass lies beyond 2**40 from the start); give support=(low, high) or "
                 "mode=")
-    pieces, cross = _hat_pieces(xs, ys, slopes, lo, hi)
-    table, drop = _pack(pieces)
-    shift = float(table[:, Piece.HAT_AT].max())    # the hat's highest point
-    area = _hat_areas(table, drop, shift)
-    squeeze = _squeeze_areas(xs, ys, shift)
-    hat_total, squeeze_total = float(area.sum()), float(squeeze.sum())
+    table, area, cross, region, squeeze, hat_total, squeeze_total, shift = kernels.hat_table(
+        xs, ys, slopes, lo, hi, FLAT_DROP)
     if not math.isfinite(hat_total):
         raise ValueError("internal: the hat's area is not finite")
     new = None
     if squeeze_total < efficiency * hat_total:
-        new = _new_points(xs, pieces, cross, area, squeeze, (1.0 - efficiency) * hat_total)
+        new = _new_points(xs, table, region, cross, area, squeeze,
+                          (1.0 - efficiency) * hat_total)
     return table, area, hat_total, squeeze_total, shift, new
 
 
-def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
+def build(kernels, logpdf, lo, hi, efficiency, centre=None, scale=None):
     """The hat of ``logpdf`` (a checked vectorised log-density: float64 in and out, no NaN or
     +inf) on ``[lo, hi]``, refined until ``squeeze area >= efficiency * hat area``; the start
-    points are spread around ``centre`` at about ``scale`` (see :func:`start_points`)."""
+    points are spread around ``centre`` at about ``scale`` (see :func:`start_points`).
+    ``kernels``: the backend whose construction arithmetic builds the table (both give the
+    same bits)."""
     xs_all = start_points(lo, hi, centre, scale)
     ys_all = logpdf(xs_all)
     for _ in range(MAX_ROUNDS):
@@ -283,10 +187,14 @@ def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore",
                              under="ignore"):
                 table, area, hat_total, squeeze_total, shift, new = _one_round(
-                    xs, ys, lo_in, hi_in, efficiency)
-                if new is None:
-                    return _finish(table, area, hat_total, squeeze_total, shift, xs,
-                                   xs_all.size)
+                    kernels, xs, ys, lo_in, hi_in, efficiency)
+            if new is None:
+                pieces, guide = kernels.hat_finish(table, area)
+                # the ratio from the scaled areas: the unscaled ones overflow (or underflow)
+                # when log p is far from 0 (an unnormalised log-likelihood, a steep density)
+                return Hat(pieces, guide, _unscaled(hat_total, shift),
+                           _unscaled(squeeze_total, shift), squeeze_total / hat_total, xs,
+                           xs_all.size)
         else:                           # too few positive points: halve towards the bracket
             ends = np.concatenate([[lo_in if math.isfinite(lo_in) else xs[0] - 1.0], xs,
                                    [hi_in if math.isfinite(hi_in) else xs[-1] + 1.0]])
@@ -297,8 +205,7 @@ def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
         new, at = new[fresh], at[fresh]
         if new.size == 0 or xs_all.size + new.size > MAX_POINTS:
             break
-        ys_all = np.insert(ys_all, at, logpdf(new))              # (sorted in, in order)
-        xs_all = np.insert(xs_all, at, new)
+        xs_all, ys_all = _merged(xs_all, ys_all, at, new, logpdf(new))
     raise ValueError(
         f"could not build a hat with efficiency {efficiency} from {xs_all.size} logpdf "
         f"evaluations (at most {MAX_POINTS} points in {MAX_ROUNDS} rounds): the density may "
@@ -306,24 +213,17 @@ def build(logpdf, lo, hi, efficiency, centre=None, scale=None):
         "tighter support=), or ask for a lower efficiency")
 
 
-def _finish(table, area, hat_total, squeeze_total, shift, xs, n_evaluations):
-    # a piece whose probability vanishes in the cumulative sum (below its rounding) could never
-    # be chosen: dropped, so that every piece of the table has CUM > CUM_BEFORE
-    cum = np.cumsum(area)
-    keep = np.empty(cum.size, dtype=bool)
-    keep[0], keep[1:] = cum[0] > 0.0, cum[1:] > cum[:-1]
-    if not keep.all():
-        table, area = table[keep], area[keep]
-        cum = np.cumsum(area)
-    cum /= cum[-1]                      # the last is 1.0 exactly
-    table[:, Piece.CUM] = cum
-    table[0, Piece.CUM_BEFORE], table[1:, Piece.CUM_BEFORE] = 0.0, cum[:-1]
-    flat = table[:, Piece.DECAY] == 0.0
-    table[:, Piece.SHARE_SCALE] = 0.0
-    table[flat, Piece.SHARE_SCALE] = table[flat, Piece.LENGTH] / (
-        cum[flat] - table[flat, Piece.CUM_BEFORE])
-    return Hat(table, _guide(cum), _unscaled(hat_total, shift), _unscaled(squeeze_total, shift),
-               xs, n_evaluations)
+def _merged(xs, ys, at, new_x, new_y):
+    """``xs`` and ``ys`` with the sorted ``new_x``, ``new_y`` inserted before the positions
+    ``at`` (as ``np.insert``, in a few calls)."""
+    size = xs.size + new_x.size
+    where_new = at + np.arange(new_x.size)
+    old = np.ones(size, dtype=bool)
+    old[where_new] = False
+    merged_x, merged_y = np.empty(size), np.empty(size)
+    merged_x[where_new], merged_y[where_new] = new_x, new_y
+    merged_x[old], merged_y[old] = xs, ys
+    return merged_x, merged_y
 
 
 def _unscaled(area, shift):

@@ -96,7 +96,9 @@ class LogConcaveSampler:
         Pieces of the hat.
     hat_area, squeeze_area : float
         The integrals of the hat and of the squeeze: bounds of the target's normalising
-        constant, ``squeeze_area <= integral of exp(logpdf) <= hat_area``.
+        constant, ``squeeze_area <= integral of exp(logpdf) <= hat_area`` (as floats: ``inf``
+        or ``0.0`` when that integral overflows or underflows, e.g. for an unnormalised
+        log-likelihood far from 0; ``efficiency`` is their ratio computed without overflow).
     n_setup_evaluations : int
         logpdf evaluations spent on construction.
 
@@ -152,6 +154,9 @@ class LogConcaveSampler:
                     "RejectionSampler, or pass logpdf with support= to have it checked)",
                     math.nan, math.nan, math.nan)
             self._logpdf = target.logpdf
+            # a built-in log-concave density returns float64 arrays, finite or -inf: its
+            # values need no check (a user's callable's do)
+            self._trusted = True
             lo, hi = target.support
             centre, scale = target._centre_and_scale()
         elif callable(target):
@@ -161,6 +166,7 @@ class LogConcaveSampler:
                     "allowed): the interval outside which the density is zero")
             lo, hi = _validate.interval(support, "support")
             self._logpdf = target
+            self._trusted = False
             centre = scale = None
         else:
             raise TypeError(
@@ -179,10 +185,10 @@ class LogConcaveSampler:
         self.on_violation = on_violation
         self.max_proposals = max_proposals
         self.backend = _validate.backend(backend)
-        self._n_calls = 0
-        hat = _hat.build(self._construction_logp, lo, hi, requested, centre, scale)
+        hat = _hat.build(_backend.kernels(self.backend), self._construction_logp, lo, hi,
+                         requested, centre, scale)
         self._hat = hat
-        self.efficiency = hat.squeeze_area / hat.hat_area
+        self.efficiency = hat.efficiency
         self.n_pieces = int(hat.pieces.shape[0])
         self.hat_area = hat.hat_area
         self.squeeze_area = hat.squeeze_area
@@ -197,6 +203,8 @@ class LogConcaveSampler:
                 f"n_pieces={self.n_pieces}, efficiency={self.efficiency:.4f})")
 
     def _construction_logp(self, x):
+        if self._trusted:
+            return self._logpdf(x)
         r = _validate.logpdf_values(self._logpdf, x, inf_ok=True)
         if (r == np.inf).any():
             i = int(np.argmax(r == np.inf))
@@ -206,6 +214,8 @@ class LogConcaveSampler:
         return r
 
     def _sampling_logp(self, x):
+        if self._trusted:
+            return self._logpdf(x)
         return _validate.logpdf_values(self._logpdf, x)
 
     def _budget(self, n):

@@ -16,7 +16,7 @@ from .losses import (bce_with_logits_loss, categorical_inverse_cdf, log_softmax,
                      sigmoid, softmax, softmax_xent_labels, softmax_xent_probs)
 from .acceptors import (group_order, mark_duplicates, quantile_accept, rso_accept,
                         statistical_rs_accept, threshold_accept, topk_accept)
-from .hat import hat_sample
+from .hat import hat_check_concave, hat_finish, hat_sample, hat_table
 from . import acceptors, hat, losses, optim, sampler
 
 #: every constant of rsft._program by its C name (the compiled core exports the same dict)

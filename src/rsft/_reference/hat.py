@@ -45,14 +45,178 @@ evaluated points hold an excess above ``violation_tol`` ends the call before its
 are counted.
 """
 
+import math
+
 import numpy as np
 
-from .._program import Piece, Status
+from .._program import PIECE_LEN, Piece, Status
 from .sampler import accept_test, chunk_length
 
 DBL_MAX = float(np.finfo(np.float64).max)
 
-__all__ = ["hat_sample"]
+__all__ = ["hat_check_concave", "hat_table", "hat_finish", "hat_sample"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Construction arithmetic (called by rsft._hat, which explains the hat). Plain Python floats and
+# ``math`` (the C library's exp and expm1, as the compiled twin calls them) in the compiled
+# twin's order of operations, so that both backends build the same hat to the bit; sums are
+# sequential (not numpy's pairwise ones).
+# ---------------------------------------------------------------------------------------------
+def hat_check_concave(xs, ys, slopes, concavity_tol):
+    """The first middle point ``j`` (1 <= j <= k-2) where the chord slope rises by more than
+    ``concavity_tol * (1 + max |y| of the three points) * (1/w_{j-1} + 1/w_j)`` (rounding of
+    the log-densities), else 0."""
+    x, y, s = xs.tolist(), ys.tolist(), slopes.tolist()
+    for j in range(1, len(x) - 1):
+        a, b, c = abs(y[j - 1]), abs(y[j]), abs(y[j + 1])
+        top = a if a > b else b
+        top = top if top > c else c
+        tol = concavity_tol * (1.0 + top) * (1.0 / (x[j] - x[j - 1]) + 1.0 / (x[j + 1] - x[j]))
+        if s[j] - s[j - 1] > tol:
+            return j
+    return 0
+
+
+def _segment_area(length, high, drop):
+    """``int exp(line)`` over a segment of ``length`` whose line is ``high`` at its higher end
+    and falls by ``drop >= 0`` along it (``-expm1`` for small falls; 0 without it where
+    ``exp(high)`` underflows, as it does for most far start points)."""
+    top = math.exp(high)
+    if top == 0.0:
+        return 0.0
+    factor = -math.expm1(-drop) / drop if drop > 0.0 else 1.0
+    return top * length * factor
+
+
+def hat_table(xs, ys, slopes, lo, hi, flat_drop):
+    """The pieces of the hat on the points ``xs`` (k >= 3, increasing) with log-densities
+    ``ys`` and chord slopes ``slopes`` inside the bracket ``[lo, hi]`` (an infinite end only
+    where the outer chord decays towards it).
+
+    Piece order: the left tail (when ``lo < xs[0]``), then per interval j the part left of
+    the neighbours' chords' crossing (under ``L_{j-1}``) and the part right of it (under
+    ``L_{j+1}``), then the right tail (when ``hi > xs[-1]``); empty pieces are left out. A piece
+    whose hat falls by less than ``flat_drop`` is flat (constant at its higher end).
+
+    Returns ``(table, area, cross, region, squeeze, hat_total, squeeze_total, shift)``: the
+    piece table without its cumulative columns, each piece's hat area and each interval's
+    squeeze area scaled by ``exp(-shift)`` (``shift`` the hat's highest log value), where the
+    chords cross in each interval, each piece's region (0 left tail, j + 1 interval j, k right
+    tail) and the sequential sums of the areas."""
+    x, y, s = xs.tolist(), ys.tolist(), slopes.tolist()
+    k = len(x)
+    rows = []       # (left, right, ref_x, ref_y, slope, has_squeeze, interval, region)
+    if lo < x[0]:
+        rows.append((lo, x[0], x[0], y[0], s[0], False, 0, 0))
+    cross = []
+    for j in range(k - 1):
+        if j == 0:                       # one neighbour: L_1 over the whole interval
+            f = 0.0
+        elif j == k - 2:                 # one neighbour: L_{k-3}
+            f = 1.0
+        else:
+            # L_{j-1} (through x_j) and L_{j+1} (through x_{j+1}) cross at x_j + f*w_j, with f
+            # in [0, 1] for a concave log p (clipped for the rounding the check allows)
+            den = s[j - 1] - s[j + 1]
+            f = (s[j] - s[j + 1]) / den if den > 0.0 else 0.5
+            f = f if f > 0.0 else 0.0
+            f = f if f < 1.0 else 1.0
+        c = x[j] + f * (x[j + 1] - x[j])
+        c = c if c > x[j] else x[j]
+        c = c if c < x[j + 1] else x[j + 1]
+        cross.append(c)
+        s_prev = s[j - 1] if j > 0 else 0.0
+        s_next = s[j + 1] if j < k - 2 else 0.0
+        if c > x[j]:
+            rows.append((x[j], c, x[j], y[j], s_prev, True, j, j + 1))
+        if x[j + 1] > c:
+            rows.append((c, x[j + 1], x[j + 1], y[j + 1], s_next, True, j, j + 1))
+    if hi > x[-1]:
+        rows.append((x[-1], hi, x[-1], y[-1], s[-1], False, k - 2, k))
+    table = [[0.0] * PIECE_LEN for _ in rows]
+    drops = []
+    shift = -math.inf
+    for row, (left, right, ref_x, ref_y, slope, has_squeeze, j, _) in zip(table, rows):
+        falling = slope <= 0.0           # anchored at its higher end
+        anchor = left if falling else right
+        length = right - left
+        rate = abs(slope)
+        drop = rate * length             # (inf on an unbounded tail)
+        hat_at = ref_y + slope * (anchor - ref_x)
+        flat = drop < flat_drop
+        hat_slope = 0.0 if flat else slope
+        row[Piece.ANCHOR] = anchor
+        row[Piece.DIRECTION] = 1.0 if falling else -1.0
+        row[Piece.LENGTH] = length
+        row[Piece.DECAY] = 0.0 if flat else 1.0 / rate
+        row[Piece.HAT_AT] = hat_at
+        row[Piece.HAT_SLOPE] = hat_slope
+        if has_squeeze:                  # the interval's own chord L_j
+            row[Piece.GAP_AT] = (y[j] + s[j] * (anchor - x[j])) - hat_at
+            row[Piece.GAP_SLOPE] = s[j] - hat_slope
+        else:
+            row[Piece.GAP_AT] = -math.inf
+            row[Piece.GAP_SLOPE] = 0.0
+        drops.append(0.0 if flat else drop)
+        shift = hat_at if hat_at > shift else shift
+    area = []
+    hat_total = 0.0
+    for row, drop in zip(table, drops):
+        high = row[Piece.HAT_AT] - shift
+        if row[Piece.LENGTH] == math.inf:
+            a = math.exp(high) * row[Piece.DECAY]
+        else:
+            a = _segment_area(row[Piece.LENGTH], high, drop)
+        area.append(a)
+        hat_total += a
+    squeeze = []
+    squeeze_total = 0.0
+    for j in range(k - 1):
+        low_y, high_y = (y[j], y[j + 1]) if y[j] < y[j + 1] else (y[j + 1], y[j])
+        a = _segment_area(x[j + 1] - x[j], high_y - shift, high_y - low_y)
+        squeeze.append(a)
+        squeeze_total += a
+    return (np.array(table).reshape(len(rows), PIECE_LEN), np.array(area), np.array(cross),
+            np.array([r[7] for r in rows], dtype=np.int64), np.array(squeeze), hat_total,
+            squeeze_total, shift)
+
+
+def hat_finish(table, area):
+    """The sampling table and guide of a built hat, in place in ``table`` (its first rows):
+    pieces whose probability vanishes in the sequential cumulative sum of ``area`` are left
+    out (they could never be chosen); then the columns ``CUM_BEFORE``, ``CUM`` (divided by the total: the last is 1.0 exactly) and
+    ``SHARE_SCALE`` (``LENGTH / (CUM - CUM_BEFORE)`` on a flat piece, else 0). The guide has
+    ``4 << bit_length(m - 1)`` entries (a power of two, at least 4 per piece): ``guide[i]`` is
+    the first piece with ``CUM > i / len(guide)``, at most the last piece."""
+    keep, cum, running = [], [], 0.0
+    for i, a in enumerate(area.tolist()):
+        if running + a > running:
+            running += a
+            keep.append(i)
+            cum.append(running)
+    m = len(cum)
+    if m < table.shape[0]:
+        table[:m] = table[keep]          # the kept rows moved up, in order
+        table = table[:m]
+    total = cum[-1]
+    cum = [c / total for c in cum]
+    before = 0.0
+    for row, c in zip(table, cum):
+        row[Piece.CUM_BEFORE] = before
+        row[Piece.CUM] = c
+        flat = row[Piece.DECAY] == 0.0 and c > before     # (c == before: never chosen)
+        row[Piece.SHARE_SCALE] = row[Piece.LENGTH] / (c - before) if flat else 0.0
+        before = c
+    size = 4 << (m - 1).bit_length()
+    guide = np.empty(size, dtype=np.int64)
+    i = 0
+    for g in range(size):
+        u = g / size
+        while i < m - 1 and cum[i] <= u:
+            i += 1
+        guide[g] = i
+    return table, guide
 
 
 def hat_proposals(pieces, u_piece, e):
