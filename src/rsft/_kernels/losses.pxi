@@ -333,6 +333,34 @@ cdef inline void bce_chunk(const floating *z, const floating *y, const floating 
         g[i] = c[i] * (sigmoid_from(zi, e) - yi)
 
 
+# The BCE chunk loop, once per dtype under a C name of its own, so that (like the optimizer
+# loops, see optim.pxi.tp) it is compiled for AVX2 and AVX-512F as well as the baseline and the
+# best is chosen at load time (RSFT_CLONED, defined there). The clones compute the same bits:
+# no FMA (-ffp-contract=off), IEEE + - * /, only the vector width differs.
+cdef extern from *:
+    """
+    #ifdef RSFT_OPTIM_CLONES
+    static void rsft_bce_chunk_float32(float const *, float const *, float const *,
+                                       float const *, Py_ssize_t, float *, float *) RSFT_CLONED;
+    static void rsft_bce_chunk_float64(double const *, double const *, double const *,
+                                       double const *, Py_ssize_t, double *, double *)
+        RSFT_CLONED;
+    #endif
+    """
+
+
+cdef void bce_chunk_float32 "rsft_bce_chunk_float32"(
+        const float *z, const float *y, const float *w, const float *c, Py_ssize_t m, float *l,
+        float *g) noexcept nogil:
+    bce_chunk(z, y, w, c, m, l, g)
+
+
+cdef void bce_chunk_float64 "rsft_bce_chunk_float64"(
+        const double *z, const double *y, const double *w, const double *c, Py_ssize_t m,
+        double *l, double *g) noexcept nogil:
+    bce_chunk(z, y, w, c, m, l, g)
+
+
 cdef inline void add_to_lanes(double *acc, const floating *l, Py_ssize_t m) noexcept nogil:
     """acc[i % SUM_LANES] += l[i] for i < m, in order (fixed-length groups: vectorised)."""
     cdef Py_ssize_t i = 0, j
@@ -376,7 +404,10 @@ cdef double bce_rows(const floating[:, ::1] pred, const floating[:, ::1] target,
                 wi = w[(start + i) // k]
                 wbuf[i] = wi
                 cbuf[i] = <floating>(grad_scale * <double>wi)
-        bce_chunk(z + start, y + start, wbuf, cbuf, m, lbuf, gbuf)
+        if floating is float:
+            bce_chunk_float32(z + start, y + start, wbuf, cbuf, m, lbuf, gbuf)
+        else:
+            bce_chunk_float64(z + start, y + start, wbuf, cbuf, m, lbuf, gbuf)
         if lo != NULL:
             memcpy(lo + start, lbuf, m * sizeof(floating))
         if go != NULL:

@@ -126,15 +126,26 @@ def _exp_nonpositive(x):
     Waite), a Taylor polynomial of exp(r) in Horner form, times 2**k built in the exponent bits;
     0 below the dtype's low limit."""
     C = _CONST[x.dtype]
-    xc = np.where(x < C.low, C.low, x)
-    t = xc * C.log2e + C.magic
+    under = x < C.low
+    xc = np.where(under, C.low, x)
+    t = xc * C.log2e
+    t += C.magic
     k = t - C.magic
-    r = (xc - k * C.ln2_hi) - k * C.ln2_lo
-    p = C.exp_coef[0]
-    for coef in C.exp_coef[1:]:
-        p = coef + r * p
-    pow2 = ((t.view(C.int) - C.magic_bits + C.bias) << C.shift).view(C.dt)
-    return np.where(x < C.low, C.zero, p * pow2)
+    r = xc - k * C.ln2_hi
+    k *= C.ln2_lo
+    r -= k
+    p = r * C.exp_coef[0]        # Horner in place: p = coef + r * p, the same roundings
+    for coef in C.exp_coef[1:-1]:
+        p += coef
+        p *= r
+    p += C.exp_coef[-1]
+    pow2 = t.view(C.int)
+    pow2 -= C.magic_bits
+    pow2 += C.bias
+    pow2 <<= C.shift
+    p *= pow2.view(C.dt)
+    p[under] = C.zero
+    return p
 
 
 def _log1p_unit(e):
