@@ -24,15 +24,17 @@ come from this one run.
    N=1e5 and N=1e6, Adam float32 N=1e6, the blocked sampler (n = 1e6) and BCE-with-logits
    float64 n = 1e6. A ratio > 1 is a slowdown; the median matters here (a descheduled thread
    costs some rounds, not all).
-5. Losses, value and gradient of the mean, n = 1e6, float32 and float64, one thread: rsft's
+5. Losses, value and gradient of the mean, n = 1e6 elements, float32 and float64, one thread:
+   MSE, BCE with logits, softmax cross-entropy with labels (1e5 rows of 10 classes); rsft's
    cython backend against rsft's numpy backend, torch autograd (``backward()``) and torch
    hand-written (the same formulas as tensor expressions, no autograd), when torch is
-   installed (``torch.set_num_threads(1)``).
+   installed (``torch.set_num_threads(1)``). Printed as a table: ms, and each peer's time over
+   cython's (> 1: cython is faster).
 
 Exit status 1 when a target below is missed (also appended to ``RSFT_BENCH_MISSED``), else 0.
 Asserted targets: only those expected to hold every time on an idle machine (the cost of
-blocking, a call beside a busy thread, MSE faster than rsft's numpy backend). The others print
-as figures with the issue's target beside them.
+blocking, a call beside a busy thread, every loss faster in cython than in rsft's numpy
+backend). The others print as figures with the issue's target beside them.
 """
 from __future__ import annotations
 
@@ -230,6 +232,16 @@ def loss_data(dtype, n):
     return (3 * rng.normal(size=n)).astype(dtype), rng.random(n).astype(dtype)
 
 
+#: softmax cross-entropy: rows and classes (1e6 logits, as the element-wise losses)
+CE_ROWS, CE_CLASSES = 100_000, 10
+
+
+def ce_data(dtype):
+    rng = np.random.default_rng(0)
+    return ((2 * rng.normal(size=(CE_ROWS, CE_CLASSES))).astype(dtype),
+            rng.integers(0, CE_CLASSES, CE_ROWS))
+
+
 def torch_losses(torch):
     """{loss: (autograd, hand-written)}: callables (z, y) -> (value, grad) on torch tensors."""
     F = torch.nn.functional
@@ -252,8 +264,19 @@ def torch_losses(torch):
         value = (z.clamp(min=0) - z * y + torch.log1p(e)).mean()
         return value, (torch.where(z >= 0, inv, e * inv) - y) / z.numel()
 
+    def ce_by_hand(z, y):
+        shifted = z - z.max(dim=1, keepdim=True).values
+        e = torch.exp(shifted)
+        s = e.sum(dim=1, keepdim=True)
+        rows = torch.arange(z.shape[0])
+        value = (torch.log(s[:, 0]) - shifted[rows, y]).mean()
+        p = e / s
+        p[rows, y] -= 1.0
+        return value, p / z.shape[0]
+
     return {"MSE": (autograd(F.mse_loss), mse_by_hand),
-            "BCE": (autograd(F.binary_cross_entropy_with_logits), bce_by_hand)}
+            "BCE": (autograd(F.binary_cross_entropy_with_logits), bce_by_hand),
+            "CE": (autograd(F.cross_entropy), ce_by_hand)}
 
 
 def losses():
@@ -263,22 +286,27 @@ def losses():
         peers = torch_losses(torch)
     except ImportError:
         torch, peers = None, {}
-    classes = {"MSE": rsft.MSE, "BCE": rsft.BCEWithLogits}
+    classes = {"MSE": rsft.MSE, "BCE": rsft.BCEWithLogits, "CE": rsft.SoftmaxCrossEntropy}
     out = {}
-    print("5. losses, value and gradient, n = 1e6, one thread"
-          + ("" if torch else " (torch not installed: no torch columns)"))
     for dtype in (np.float32, np.float64):
-        z, y = loss_data(dtype, 1_000_000)
         for name, cls in classes.items():
-            variants = {be: (lambda L=cls(backend=be): L.value_and_grad(z, y))
+            z, y = ce_data(dtype) if name == "CE" else loss_data(dtype, 1_000_000)
+            variants = {be: (lambda L=cls(backend=be), z=z, y=y: L.value_and_grad(z, y))
                         for be in ("cython", "numpy")}
             if name in peers:
                 zt, yt = torch.from_numpy(z), torch.from_numpy(y)
-                variants["torch autograd"] = lambda f=peers[name][0]: f(zt, yt)
-                variants["torch by hand"] = lambda f=peers[name][1]: f(zt, yt)
-            t = out[f"{name} {np.dtype(dtype).name}"] = interleaved(variants)
-            print(f"   {name} {np.dtype(dtype).name:<8} " + "   ".join(
-                f"{k} {v[0] * 1e3:.2f} ms" for k, v in t.items()))
+                variants["torch autograd"] = lambda f=peers[name][0], zt=zt, yt=yt: f(zt, yt)
+                variants["torch by hand"] = lambda f=peers[name][1], zt=zt, yt=yt: f(zt, yt)
+            out[f"{name} {np.dtype(dtype).name}"] = interleaved(variants)
+    print("5. losses, value and gradient of the mean, 1e6 elements (CE: 1e5 rows x 10 classes), "
+          "one thread; min ms, and in brackets each time over cython's"
+          + ("" if torch else " (torch not installed: no torch columns)"))
+    columns = ["cython", "numpy"] + (["torch autograd", "torch by hand"] if torch else [])
+    print(f"   {'loss':<14}" + "".join(f"{c:>24}" for c in columns))
+    for name, t in out.items():
+        cells = [f"{t['cython'][0] * 1e3:.2f}"] + [
+            f"{t[c][0] * 1e3:.2f} ({t[c][0] / t['cython'][0]:.2f}x)" for c in columns[1:]]
+        print(f"   {name:<14}" + "".join(f"{c:>24}" for c in cells))
     return out
 
 
@@ -303,7 +331,7 @@ def main():
         ("the busy thread keeps >= 90% of its rate beside sample",
          busy["sample"]["kept"], lambda v: v >= 0.9, "rate kept"),
     ] + [(f"{name} n=1e6: cython faster than rsft numpy", ratios(t["numpy"], t["cython"]),
-          lambda v: v > 1.0, "numpy/cython") for name, t in loss.items() if "MSE" in name],
+          lambda v: v > 1.0, "numpy/cython") for name, t in loss.items()],
         WIDTH)
     print("Figures (the issue's target in brackets; not asserted: they need an idle second core)")
     figures = [
@@ -321,9 +349,6 @@ def main():
     figures += [(f"busy core: {name}, 2 threads vs 1 (<= 1.3x)", ratios(t["2t"], t["1t"]),
                  "2t/1t") for name, t in core.items()]
     for name, t in loss.items():
-        if "BCE" in name:   # exp and log1p per element, scalar libm calls: about numpy's speed
-            figures.append((f"{name} n=1e6: rsft numpy vs cython (> 1)",
-                            ratios(t["numpy"], t["cython"]), "numpy/cython"))
         for peer in ("torch autograd", "torch by hand"):
             if peer in t:
                 figures.append((f"{name} n=1e6: {peer} vs cython (>= 1)",

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import rsft
@@ -110,3 +111,52 @@ def test_openmp_wait_policy_is_passive_unless_chosen_and_the_environment_is_rest
     out = subprocess.run([sys.executable, "-c", WAIT_POLICY], env={**base, **env},
                          capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.strip().startswith(expected.strip()), out
+
+
+def test_short_gil_waits_lowers_the_switch_interval_and_restores_it():
+    from rsft import _backend
+    default = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        with _backend.short_gil_waits():
+            assert sys.getswitchinterval() == pytest.approx(_backend.SHORT_SWITCH_INTERVAL)
+            with _backend.short_gil_waits():     # nested (or another thread inside one)
+                assert sys.getswitchinterval() == pytest.approx(_backend.SHORT_SWITCH_INTERVAL)
+            assert sys.getswitchinterval() == pytest.approx(_backend.SHORT_SWITCH_INTERVAL)
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        with pytest.raises(KeyError):            # restored when the block raises, too
+            with _backend.short_gil_waits():
+                raise KeyError
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        sys.setswitchinterval(1e-5)              # the user's own shorter choice is kept
+        with _backend.short_gil_waits():
+            assert sys.getswitchinterval() == pytest.approx(1e-5)
+        assert sys.getswitchinterval() == pytest.approx(1e-5)
+    finally:
+        sys.setswitchinterval(default)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_optimizer_kernels_run_with_short_gil_waits(backend, monkeypatch):
+    """Every kernel call of a step runs inside short_gil_waits (the GIL comes back within
+    0.1 ms beside a busy Python thread); the interval is the caller's again after the step."""
+    from rsft import _backend
+    seen = []
+
+    class Recording:
+        def __init__(self, kern):
+            self.kern = kern
+
+        def __getattr__(self, name):
+            def call(*args):
+                seen.append(sys.getswitchinterval())
+                return getattr(self.kern, name)(*args)
+            return call
+
+    real = _backend.kernels
+    monkeypatch.setattr(_backend, "kernels", lambda *names: Recording(real(*names)))
+    default = sys.getswitchinterval()
+    opt = rsft.Adam([np.zeros(3), np.zeros((2, 2))], lr=0.1, backend=backend)
+    opt.step([np.ones(3), np.ones((2, 2))])
+    assert seen == [pytest.approx(_backend.SHORT_SWITCH_INTERVAL)] * 2
+    assert sys.getswitchinterval() == default

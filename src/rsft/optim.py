@@ -549,7 +549,10 @@ class Optimizer:
             another), of the same shape and dtype (any layout; it is only read).
 
         Every group's hyperparameters and this step's learning rates are checked before any
-        array changes: if anything raises, the step has changed nothing.
+        array changes: if anything raises, the step has changed nothing. The kernels run
+        without the GIL, inside :func:`rsft._backend.short_gil_waits` (the switch interval at
+        0.1 ms for the step, then restored), so a busy Python thread beside the step gives the
+        GIL back within 0.1 ms after each kernel instead of 5 ms.
         """
         hps = self._checked_groups()
         flat = self._check_grads(grads)
@@ -558,19 +561,20 @@ class Optimizer:
         for i, hp in enumerate(hps):
             lrs.append(self._lr_value(hp, steps[i], i))
         kern = _backend.kernels(self._backend)
-        for i, hp in enumerate(hps):
-            t = steps[i] + 1
-            first, stop = self._group_bounds[i]
-            pending = i in self._state_pending
-            for j in range(first, stop):
-                fresh = pending and self._ensure_state(j, hp)
-                p = self._flat_params[j]
-                n_threads = self._n_threads if p.shape[0] >= PARALLEL_MIN_SIZE else 1
-                self._update(kern, p, flat[j], self._flat_state[j], hp, lrs[i], t, fresh,
-                             n_threads)
-            steps[i] = t
-            if pending:
-                self._state_pending.discard(i)
+        with _backend.short_gil_waits():
+            for i, hp in enumerate(hps):
+                t = steps[i] + 1
+                first, stop = self._group_bounds[i]
+                pending = i in self._state_pending
+                for j in range(first, stop):
+                    fresh = pending and self._ensure_state(j, hp)
+                    p = self._flat_params[j]
+                    n_threads = self._n_threads if p.shape[0] >= PARALLEL_MIN_SIZE else 1
+                    self._update(kern, p, flat[j], self._flat_state[j], hp, lrs[i], t, fresh,
+                                 n_threads)
+                steps[i] = t
+                if pending:
+                    self._state_pending.discard(i)
         self._step += 1
 
     def state_dict(self):

@@ -12,8 +12,9 @@ from .._program import constants as _constants
 from .sampler import (accept_test, chunk_length, draw_proposals, log_ratio, rejection_sample,
                       rejection_sample_blocks)
 from .optim import adagrad_step, adam_step, lion_step, rmsprop_step, sgd_step
-from .losses import (bce_with_logits_loss, categorical_inverse_cdf, log_softmax, mse_loss,
-                     sigmoid, softmax, softmax_xent_labels, softmax_xent_probs)
+from .losses import (bce_with_logits_loss, categorical_inverse_cdf, exp_nonpositive_values,
+                     log1p_unit_values, log_softmax, mse_loss, sigmoid, softmax,
+                     softmax_xent_labels, softmax_xent_probs)
 from .acceptors import (group_order, mark_duplicates, quantile_accept, rso_accept,
                         statistical_rs_accept, threshold_accept, topk_accept)
 from .hat import hat_check_concave, hat_finish, hat_sample, hat_table
