@@ -65,6 +65,22 @@ def test_sample_array_on_a_local_cluster(cluster_client):
     assert np.array_equal(got, s.sample(20_000, rng=11, n_threads=2, block_size=4096))
 
 
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_dask_arrays_give_the_same_values_every_compute(scheduler):
+    # a Dask array is a recipe: computing it twice (or computing a reduction of it) must not
+    # depend on what was computed before, so a task may not advance a Generator of the graph
+    arr = rdask.sample_array(_sampler("cython"), 1000, 300, rng=7)
+    first = arr.compute(scheduler=scheduler)
+    assert np.array_equal(arr.compute(scheduler=scheduler), first)
+    assert arr.sum().compute(scheduler=scheduler) == first.sum()
+    r = np.random.default_rng(0).normal(size=(40, 6))
+    mask = rdask.accept(rsft.StatisticalRS(1.0, r_max=4.0),
+                        dask.array.from_array(r, chunks=(16, 6)), rng=1)
+    first = mask.compute(scheduler=scheduler)
+    assert 0 < first.sum() < first.size
+    assert np.array_equal(mask.compute(scheduler=scheduler), first)
+
+
 def test_map_trainings_equals_serial_runs(cluster_client):
     grid = [0.5, 1.0, 2.0]
     histories = rdask.map_trainings(_demos.bandit_trainer, grid, 2, rng=5)

@@ -18,11 +18,13 @@ what one process computes with the same blocks:
   ``[make_trainer(g).fit(rounds, rng=c) for g, c in zip(grid, rng.spawn(len(grid)))]``.
 
 The children are spawned when the function is called (the caller's Generator then counts them,
-as an in-process call would), not when the graph runs. What is sent to the workers travels by
+as an in-process call would), not when the graph runs; each task draws from its own copy of its
+child, so computing a result again (or a reduction of it) gives the same numbers. What is sent to the workers travels by
 pickle: samplers, acceptors, and the functions given here must pickle, so a lambda or a
 function defined inside another function is refused with a ``TypeError`` saying so.
 """
 
+import copy
 import pickle
 
 try:
@@ -50,8 +52,15 @@ def _require_picklable(obj, name):
             "__call__)") from None
 
 
+def _own_copy(rng):
+    """A task's own copy of its child Generator: the graph keeps the child's state, so every
+    compute of the graph (the threaded and synchronous schedulers share its objects) draws the
+    same numbers."""
+    return copy.deepcopy(rng)
+
+
 def _sample_block(sampler, size, rng):
-    return sampler.sample(size, rng)
+    return sampler.sample(size, _own_copy(rng))
 
 
 def sample_array(sampler, n, chunks, rng=None):
@@ -96,7 +105,7 @@ def sample_array(sampler, n, chunks, rng=None):
 
 
 def _accept_block(acceptor, rewards, rng, round, groups, keys):
-    return acceptor.accept(rewards, rng, round, groups=groups, keys=keys).mask
+    return acceptor.accept(rewards, _own_copy(rng), round, groups=groups, keys=keys).mask
 
 
 def _label_span(labels):
