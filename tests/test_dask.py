@@ -111,6 +111,26 @@ def test_accept_equals_blocked_acceptance(scheduler, rows, chunk):
             g2.bit_generator.seed_seq.n_children_spawned
 
 
+@pytest.mark.parametrize("grouped", [False, True])
+def test_accept_with_one_bound_per_group(grouped):
+    # StatisticalRS(r_max=one bound per group): block b uses the bounds of its own groups, as
+    # the in-process blocked acceptance does
+    g = np.random.default_rng(4)
+    r = g.normal(size=(10, 6))
+    acc = rsft.StatisticalRS(1.0, r_max=np.linspace(3.0, 4.8, 10))
+    want = acc.accept(r, 5, block_size=3).mask
+    if grouped:
+        labels = np.repeat(np.arange(10), 6)
+        cuts = (18, 18, 18, 6)
+        got = rdask.accept(acc, dask.array.from_array(r.ravel(), chunks=(cuts,)), rng=5,
+                           groups=dask.array.from_array(labels, chunks=(cuts,)))
+        got = got.compute(scheduler="sync").reshape(r.shape)
+    else:
+        got = rdask.accept(acc, dask.array.from_array(r, chunks=(3, 6)), rng=5)
+        got = got.compute(scheduler="sync")
+    assert np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("scheduler", ["sync", "threads"])
 def test_grouped_accept_equals_blocked_acceptance(scheduler):
     g = np.random.default_rng(1)

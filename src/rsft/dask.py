@@ -117,7 +117,7 @@ def _label_span(labels):
 
 
 def _blocks_of_groups(groups):
-    """The number of groups per partition of grouped rewards, after checking that the
+    """The number of groups of each partition of grouped rewards, after checking that the
     partitions are the blocked stream's blocks: each holds whole groups, the partitions are in
     ascending label order, and each but the last holds the same number of groups."""
     spans = dask.compute(*[dask.delayed(_label_span)(groups.blocks[b])
@@ -134,7 +134,7 @@ def _blocks_of_groups(groups):
                 f"grouped rewards must be partitioned into partitions of the same number of "
                 f"groups (the last one fewer), as the blocked stream's blocks are; partition "
                 f"{b} holds {n} groups, partition 0 holds {size}")
-    return size
+    return [n for n, _, _ in spans]
 
 
 def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
@@ -203,15 +203,24 @@ def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
     rng = _validate.generator(rng)
     _require_picklable(acceptor, "acceptor")
     n_blocks = rewards.numblocks[0] if rewards.shape[0] else 0
-    if groups is not None and n_blocks:
-        _blocks_of_groups(groups)
+    if groups is None:
+        group_counts = rewards.chunks[0]
+    else:
+        group_counts = _blocks_of_groups(groups) if n_blocks else []
+    # block b gets the acceptor of its own groups (per-group parameters such as
+    # StatisticalRS's r_max sliced), as the in-process blocked acceptance gives it
+    firsts = np.r_[0, np.cumsum(group_counts, dtype=np.int64)]
+    for_groups = getattr(acceptor, "_for_groups", None)
+    parts_of_acceptor = [acceptor] * n_blocks if for_groups is None else [
+        for_groups(int(firsts[b]), int(firsts[b + 1]), int(firsts[-1]), groups is None)
+        for b in range(n_blocks)]
     children = _blocks.child_generators(rng, n_blocks) if n_blocks else []
-    acceptor_node = dask.delayed(acceptor, pure=True)
     blocks = []
     for b, child in enumerate(children):
         index = (b,) if rewards.ndim == 1 else (b, 0)
         block = rewards.blocks[index]
         parts = [None if a is None else a.blocks[index] for a in (groups, keys)]
+        acceptor_node = dask.delayed(parts_of_acceptor[b], pure=True)
         blocks.append(da.from_delayed(
             dask.delayed(_accept_block, pure=False)(acceptor_node, block, child, round, *parts),
             shape=block.shape, dtype=np.bool_))
