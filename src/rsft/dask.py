@@ -19,9 +19,10 @@ what one process computes with the same blocks:
 
 The children are spawned when the function is called (the caller's Generator then counts them,
 as an in-process call would), not when the graph runs; each task draws from its own copy of its
-child, so computing a result again (or a reduction of it) gives the same numbers. What is sent to the workers travels by
-pickle: samplers, acceptors, and the functions given here must pickle, so a lambda or a
-function defined inside another function is refused with a ``TypeError`` saying so.
+child, so computing a result again (or a reduction of it) gives the same numbers. What is sent
+to the workers travels by pickle: samplers, acceptors, and the functions given here must pickle,
+so a lambda or a function defined inside another function is refused with a ``TypeError``
+saying so.
 """
 
 import copy
