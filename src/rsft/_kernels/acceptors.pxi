@@ -376,7 +376,7 @@ cdef enum:
 cdef void radix_pass(const uint64_t *key, const int64_t *pos, uint64_t *key_out,
                      int64_t *pos_out, Py_ssize_t n, int shift, int64_t *counts) noexcept nogil:
     """One stable counting pass of (key, position) pairs on the digit of ``key`` at
-    ``shift``: reads sequentially, writes into 2048 sequential streams."""
+    ``shift``: reads sequentially, writes into RADIX_BUCKETS (256) sequential streams."""
     cdef Py_ssize_t i, d
     for d in range(RADIX_BUCKETS + 1):
         counts[d] = 0
@@ -393,8 +393,9 @@ cdef void radix_pass(const uint64_t *key, const int64_t *pos, uint64_t *key_out,
 
 def group_order(const int64_t[::1] labels):
     """``(order, starts, group_labels)`` (see ``rsft._reference.group_order``): None for
-    labels already in order, else a stable LSD radix sort on 11-bit digits of ``label -
-    min`` (as many passes as the labels' span needs: 2 for up to 4 million groups)."""
+    labels already in order, else a stable LSD radix sort on 8-bit digits (RADIX_BITS) of
+    ``label - min`` modulo 2**64 (as many passes as the labels' span needs: 1 for a span
+    below 256, 3 below 2**24, 8 for labels near both int64 extremes)."""
     cdef Py_ssize_t n = labels.shape[0], i, g, n_groups
     cdef uint64_t lo, span = 0
     cdef int shift
