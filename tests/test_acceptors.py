@@ -630,6 +630,19 @@ def test_quantile_against_numpy_quantile(q, backend):
     assert _quantile_schedule_keeps(backend) == [6, 4, 1]   # q = 0.7, 0.8, 0.95 of 0..19
 
 
+def test_quantile_at_the_ends_of_the_double_range(backend):
+    """Rewards of any scale: where numpy's b - a overflows (valid rewards near -DBL_MAX and
+    +DBL_MAX) the quantile is still between them, so q = 0 keeps every valid candidate, q = 1
+    the maximum, and the median of two keeps the larger one alone."""
+    big = np.finfo(np.float64).max
+    r = np.array([[-big, big, -np.inf], [big, -big, 0.0]])
+    keeps = {q: rsft.Quantile(q, backend=backend).accept(r).mask.tolist()
+             for q in (0.0, 0.5, 1.0)}
+    assert keeps[0.0] == [[True, True, False], [True, True, True]]
+    assert keeps[0.5] == [[False, True, False], [True, False, True]]
+    assert keeps[1.0] == [[False, True, False], [True, False, False]]
+
+
 def _quantile_schedule_keeps(backend):
     acc = rsft.Quantile(lambda t: min(0.7 + 0.05 * t, 0.95), backend=backend)
     r = np.arange(20.0)[None, :]

@@ -582,7 +582,9 @@ class Quantile(Acceptor):
     The quantile is ``numpy.quantile``'s default ("linear", Hyndman-Fan type 7) over the
     group's valid rewards ``x[0] <= ... <= x[m-1]``: ``h = (m - 1) q``, interpolating
     between ``x[floor(h)]`` and the next value; it is computed bit for bit as numpy does, so
-    ``r >= numpy.quantile(valid, q)`` is exactly the rule. Every candidate tied at or above
+    ``r >= numpy.quantile(valid, q)`` is exactly the rule (except where the difference of the
+    two values overflows, rewards near both ends of the double range: numpy then gives NaN
+    or ``-inf``, rsft the weighted mean ``x[i] (1 - t) + x[i+1] t``). Every candidate tied at or above
     the quantile is kept, so a group can keep more than ``(1 - q) m`` (all of them when all
     rewards are equal); ``q = 0`` keeps every valid candidate, ``q = 1`` the maximum and its
     ties. Failed (``-inf``) and duplicate candidates are ignored and never kept; a group

@@ -280,7 +280,8 @@ cdef Py_ssize_t finish_group(Groups *G, Py_ssize_t g, Py_ssize_t need) noexcept 
 
 cdef double group_quantile(const double *r, Py_ssize_t s, double q, double *x) noexcept nogil:
     """numpy.quantile's "linear" q-quantile of the group's valid rewards (+inf when it has
-    none), bit for bit: the same index, the same two-sided interpolation."""
+    none), bit for bit: the same index, the same two-sided interpolation (but where ``b - a``
+    overflows, see the reference's module docstring)."""
     cdef Py_ssize_t i, m = 0, lo, hi
     cdef double h, t, a, b, d
     for i in range(s):
@@ -297,6 +298,10 @@ cdef double group_quantile(const double *r, Py_ssize_t s, double q, double *x) n
     for i in range(lo + 1, m):      # the next order statistic: the least of the rest
         b = x[i] if i == lo + 1 or x[i] < b else b
     d = b - a
+    if d == INFINITY:
+        # b - a overflows (a < 0 < b, both near DBL_MAX): numpy's form gives NaN or -inf here;
+        # the weighted mean cannot overflow and is exact at t = 0 and t = 1
+        return a * (1.0 - t) + b * t
     # numpy interpolates from the nearer end (exact at t = 0 and t = 1)
     if t >= 0.5:
         return b - d * (1.0 - t)
