@@ -584,9 +584,9 @@ class Quantile(Acceptor):
     between ``x[floor(h)]`` and the next value; it is computed bit for bit as numpy does, so
     ``r >= numpy.quantile(valid, q)`` is exactly the rule (except where the difference of the
     two values overflows, rewards near both ends of the double range: numpy then gives NaN
-    or ``-inf``, rsft the weighted mean ``x[i] (1 - t) + x[i+1] t``). Every candidate tied at or above
-    the quantile is kept, so a group can keep more than ``(1 - q) m`` (all of them when all
-    rewards are equal); ``q = 0`` keeps every valid candidate, ``q = 1`` the maximum and its
+    or ``-inf``, rsft the weighted mean ``x[i] (1 - t) + x[i+1] t``). Every candidate tied at
+    or above the quantile is kept, so a group can keep more than ``(1 - q) m`` (all of them
+    when all rewards are equal); ``q = 0`` keeps every valid candidate, ``q = 1`` the maximum and its
     ties. Failed (``-inf``) and duplicate candidates are ignored and never kept; a group
     without a valid candidate keeps nothing. Draws nothing unless ``min_per_group > 0``
     (then ``rng.random(n_candidates)`` in group order, the top-up's tie keys).
