@@ -630,6 +630,19 @@ def test_quantile_against_numpy_quantile(q, backend):
     assert _quantile_schedule_keeps(backend) == [6, 4, 1]   # q = 0.7, 0.8, 0.95 of 0..19
 
 
+def test_quantile_at_the_ends_of_the_double_range(backend):
+    """Rewards of any scale: where numpy's b - a overflows (valid rewards near -DBL_MAX and
+    +DBL_MAX) the quantile is still between them, so q = 0 keeps every valid candidate, q = 1
+    the maximum, and the median of two keeps the larger one alone."""
+    big = np.finfo(np.float64).max
+    r = np.array([[-big, big, -np.inf], [big, -big, 0.0]])
+    keeps = {q: rsft.Quantile(q, backend=backend).accept(r).mask.tolist()
+             for q in (0.0, 0.5, 1.0)}
+    assert keeps[0.0] == [[True, True, False], [True, True, True]]
+    assert keeps[0.5] == [[False, True, False], [True, False, True]]
+    assert keeps[1.0] == [[False, True, False], [True, False, False]]
+
+
 def _quantile_schedule_keeps(backend):
     acc = rsft.Quantile(lambda t: min(0.7 + 0.05 * t, 0.95), backend=backend)
     r = np.arange(20.0)[None, :]
@@ -735,3 +748,36 @@ def test_array_like_inputs_such_as_torch_tensors(backend):
     got = TopK(1, backend=backend).accept(wrap(r), rng=0, groups=wrap(labels), keys=wrap(keys))
     assert np.array_equal(want.mask, got.mask) and want.mask.tolist() == [
         False, True, True, False, False]
+
+
+def test_blocks_in_threads_stop_at_ctrl_c():
+    """Ctrl-C in the calling thread while blocks run on threads (the acceptors' blocked
+    stream): the blocks not started are dropped, the call raises KeyboardInterrupt at once,
+    and only the blocks already running finish (at most one per thread, plus the one that
+    sent the signal)."""
+    import signal
+    import threading
+    from rsft import _blocks
+    ran, threads = [], set()
+    second_runs, release = threading.Event(), threading.Event()
+    main = threading.main_thread().ident
+
+    def run_block(b):
+        threads.add(threading.current_thread())
+        if b == 0:
+            second_runs.wait(timeout=20)    # both threads busy, then Ctrl-C to the caller
+            signal.pthread_kill(main, signal.SIGINT)
+        else:
+            second_runs.set()
+            release.wait(timeout=20)    # hold the other blocks until the caller has raised
+        ran.append(b)
+        return b
+
+    with pytest.raises(KeyboardInterrupt):
+        _blocks.run_in_threads(run_block, 40, 2)
+    release.set()
+    for thread in list(threads):    # the pool's threads end once its queue is done
+        thread.join()
+    assert 0 in ran and len(ran) <= 3, sorted(ran)
+    # without an interruption every block runs, results in block order
+    assert _blocks.run_in_threads(lambda b: b * b, 9, 4) == [b * b for b in range(9)]

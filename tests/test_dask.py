@@ -65,6 +65,22 @@ def test_sample_array_on_a_local_cluster(cluster_client):
     assert np.array_equal(got, s.sample(20_000, rng=11, n_threads=2, block_size=4096))
 
 
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_dask_arrays_give_the_same_values_every_compute(scheduler):
+    # a Dask array is a recipe: computing it twice (or computing a reduction of it) must not
+    # depend on what was computed before, so a task may not advance a Generator of the graph
+    arr = rdask.sample_array(_sampler("cython"), 1000, 300, rng=7)
+    first = arr.compute(scheduler=scheduler)
+    assert np.array_equal(arr.compute(scheduler=scheduler), first)
+    assert arr.sum().compute(scheduler=scheduler) == first.sum()
+    r = np.random.default_rng(0).normal(size=(40, 6))
+    mask = rdask.accept(rsft.StatisticalRS(1.0, r_max=4.0),
+                        dask.array.from_array(r, chunks=(16, 6)), rng=1)
+    first = mask.compute(scheduler=scheduler)
+    assert 0 < first.sum() < first.size
+    assert np.array_equal(mask.compute(scheduler=scheduler), first)
+
+
 def test_map_trainings_equals_serial_runs(cluster_client):
     grid = [0.5, 1.0, 2.0]
     histories = rdask.map_trainings(_demos.bandit_trainer, grid, 2, rng=5)
@@ -93,6 +109,26 @@ def test_accept_equals_blocked_acceptance(scheduler, rows, chunk):
         assert got.dtype == bool and np.array_equal(got, want), acc
         assert g1.bit_generator.seed_seq.n_children_spawned == \
             g2.bit_generator.seed_seq.n_children_spawned
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_accept_with_one_bound_per_group(grouped):
+    # StatisticalRS(r_max=one bound per group): block b uses the bounds of its own groups, as
+    # the in-process blocked acceptance does
+    g = np.random.default_rng(4)
+    r = g.normal(size=(10, 6))
+    acc = rsft.StatisticalRS(1.0, r_max=np.linspace(3.0, 4.8, 10))
+    want = acc.accept(r, 5, block_size=3).mask
+    if grouped:
+        labels = np.repeat(np.arange(10), 6)
+        cuts = (18, 18, 18, 6)
+        got = rdask.accept(acc, dask.array.from_array(r.ravel(), chunks=(cuts,)), rng=5,
+                           groups=dask.array.from_array(labels, chunks=(cuts,)))
+        got = got.compute(scheduler="sync").reshape(r.shape)
+    else:
+        got = rdask.accept(acc, dask.array.from_array(r, chunks=(3, 6)), rng=5)
+        got = got.compute(scheduler="sync")
+    assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("scheduler", ["sync", "threads"])

@@ -56,10 +56,19 @@ def run_in_threads(run_block, n_blocks, n_threads):
     """``[run_block(b) for b in range(n_blocks)]``, the blocks spread over up to ``n_threads``
     Python threads (worth it when ``run_block`` releases the GIL for its work, as the compiled
     kernels do). Results come back in block order; the first exception in block order is
-    raised after every started block has finished."""
+    raised after every block has finished. An exception in the calling thread while it waits
+    (KeyboardInterrupt for Ctrl-C) drops the blocks not started and is raised at once; the
+    blocks already running finish in the background."""
     if n_threads <= 1 or n_blocks <= 1:
         return [run_block(b) for b in range(n_blocks)]
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(max_workers=min(n_threads, n_blocks)) as pool:
+    from concurrent.futures import ThreadPoolExecutor, wait
+    pool = ThreadPoolExecutor(max_workers=min(n_threads, n_blocks),
+                              thread_name_prefix="rsft-block")
+    try:
         futures = [pool.submit(run_block, b) for b in range(n_blocks)]
+        wait(futures)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [f.result() for f in futures]

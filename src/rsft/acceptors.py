@@ -38,6 +38,7 @@ documents the random numbers it draws. Uniforms are always drawn in *group order
 ascending label, candidates of a group in input order (for rectangular rewards: C order).
 """
 
+import copy
 import math
 import numbers
 import warnings
@@ -484,6 +485,11 @@ class Acceptor:
     def _tilt(self, params):
         return None
 
+    def _for_groups(self, g0, g1, n_groups, rectangular=True):
+        """This acceptor for the groups ``g0:g1`` of ``n_groups`` alone (``rsft.dask.accept``
+        sends each block its own): per-group parameters are sliced."""
+        return self
+
     def _raise_above_bound(self, r, cand, params):
         raise AssertionError("the kernel reported bad rewards that were not found")
 
@@ -576,9 +582,11 @@ class Quantile(Acceptor):
     The quantile is ``numpy.quantile``'s default ("linear", Hyndman-Fan type 7) over the
     group's valid rewards ``x[0] <= ... <= x[m-1]``: ``h = (m - 1) q``, interpolating
     between ``x[floor(h)]`` and the next value; it is computed bit for bit as numpy does, so
-    ``r >= numpy.quantile(valid, q)`` is exactly the rule. Every candidate tied at or above
-    the quantile is kept, so a group can keep more than ``(1 - q) m`` (all of them when all
-    rewards are equal); ``q = 0`` keeps every valid candidate, ``q = 1`` the maximum and its
+    ``r >= numpy.quantile(valid, q)`` is exactly the rule (except where the difference of the
+    two values overflows, rewards near both ends of the double range: numpy then gives NaN
+    or ``-inf``, rsft the weighted mean ``x[i] (1 - t) + x[i+1] t``). Every candidate tied at
+    or above the quantile is kept, so a group can keep more than ``(1 - q) m`` (all of them
+    when all rewards are equal); ``q = 0`` keeps every valid candidate, ``q = 1`` the maximum and its
     ties. Failed (``-inf``) and duplicate candidates are ignored and never kept; a group
     without a valid candidate keeps nothing. Draws nothing unless ``min_per_group > 0``
     (then ``rng.random(n_candidates)`` in group order, the top-up's tie keys).
@@ -787,11 +795,22 @@ class StatisticalRS(Acceptor):
             return np.zeros(n_groups), True, self.beta      # the kernel writes the maxima
         if isinstance(self.r_max, float):
             return np.full(n_groups, self.r_max), False, self.beta
+        self._check_bounds(n_groups, cand.rectangular)
+        return self.r_max.copy(), False, self.beta
+
+    def _check_bounds(self, n_groups, rectangular):
         if self.r_max.shape[0] != n_groups:
-            what = "contexts (rows)" if cand.rectangular else "groups (distinct labels)"
+            what = "contexts (rows)" if rectangular else "groups (distinct labels)"
             raise ValueError(f"r_max has {self.r_max.shape[0]} entries but the rewards have "
                              f"{n_groups} {what}")
-        return self.r_max.copy(), False, self.beta
+
+    def _for_groups(self, g0, g1, n_groups, rectangular=True):
+        if self.r_max is None or isinstance(self.r_max, float):
+            return self
+        self._check_bounds(n_groups, rectangular)
+        part = copy.copy(self)
+        part.r_max = self.r_max[g0:g1].copy()
+        return part
 
     def _kernel(self, kernels):
         return kernels.statistical_rs_accept

@@ -18,11 +18,14 @@ what one process computes with the same blocks:
   ``[make_trainer(g).fit(rounds, rng=c) for g, c in zip(grid, rng.spawn(len(grid)))]``.
 
 The children are spawned when the function is called (the caller's Generator then counts them,
-as an in-process call would), not when the graph runs. What is sent to the workers travels by
-pickle: samplers, acceptors, and the functions given here must pickle, so a lambda or a
-function defined inside another function is refused with a ``TypeError`` saying so.
+as an in-process call would), not when the graph runs; each task draws from its own copy of its
+child, so computing a result again (or a reduction of it) gives the same numbers. What is sent
+to the workers travels by pickle: samplers, acceptors, and the functions given here must pickle,
+so a lambda or a function defined inside another function is refused with a ``TypeError``
+saying so.
 """
 
+import copy
 import pickle
 
 try:
@@ -50,8 +53,15 @@ def _require_picklable(obj, name):
             "__call__)") from None
 
 
+def _own_copy(rng):
+    """A task's own copy of its child Generator: the graph keeps the child's state, so every
+    compute of the graph (the threaded and synchronous schedulers share its objects) draws the
+    same numbers."""
+    return copy.deepcopy(rng)
+
+
 def _sample_block(sampler, size, rng):
-    return sampler.sample(size, rng)
+    return sampler.sample(size, _own_copy(rng))
 
 
 def sample_array(sampler, n, chunks, rng=None):
@@ -96,7 +106,7 @@ def sample_array(sampler, n, chunks, rng=None):
 
 
 def _accept_block(acceptor, rewards, rng, round, groups, keys):
-    return acceptor.accept(rewards, rng, round, groups=groups, keys=keys).mask
+    return acceptor.accept(rewards, _own_copy(rng), round, groups=groups, keys=keys).mask
 
 
 def _label_span(labels):
@@ -108,7 +118,7 @@ def _label_span(labels):
 
 
 def _blocks_of_groups(groups):
-    """The number of groups per partition of grouped rewards, after checking that the
+    """The number of groups of each partition of grouped rewards, after checking that the
     partitions are the blocked stream's blocks: each holds whole groups, the partitions are in
     ascending label order, and each but the last holds the same number of groups."""
     spans = dask.compute(*[dask.delayed(_label_span)(groups.blocks[b])
@@ -125,7 +135,7 @@ def _blocks_of_groups(groups):
                 f"grouped rewards must be partitioned into partitions of the same number of "
                 f"groups (the last one fewer), as the blocked stream's blocks are; partition "
                 f"{b} holds {n} groups, partition 0 holds {size}")
-    return size
+    return [n for n, _, _ in spans]
 
 
 def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
@@ -194,15 +204,24 @@ def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
     rng = _validate.generator(rng)
     _require_picklable(acceptor, "acceptor")
     n_blocks = rewards.numblocks[0] if rewards.shape[0] else 0
-    if groups is not None and n_blocks:
-        _blocks_of_groups(groups)
+    if groups is None:
+        group_counts = rewards.chunks[0]
+    else:
+        group_counts = _blocks_of_groups(groups) if n_blocks else []
+    # block b gets the acceptor of its own groups (per-group parameters such as
+    # StatisticalRS's r_max sliced), as the in-process blocked acceptance gives it
+    firsts = np.r_[0, np.cumsum(group_counts, dtype=np.int64)]
+    for_groups = getattr(acceptor, "_for_groups", None)
+    parts_of_acceptor = [acceptor] * n_blocks if for_groups is None else [
+        for_groups(int(firsts[b]), int(firsts[b + 1]), int(firsts[-1]), groups is None)
+        for b in range(n_blocks)]
     children = _blocks.child_generators(rng, n_blocks) if n_blocks else []
-    acceptor_node = dask.delayed(acceptor, pure=True)
     blocks = []
     for b, child in enumerate(children):
         index = (b,) if rewards.ndim == 1 else (b, 0)
         block = rewards.blocks[index]
         parts = [None if a is None else a.blocks[index] for a in (groups, keys)]
+        acceptor_node = dask.delayed(parts_of_acceptor[b], pure=True)
         blocks.append(da.from_delayed(
             dask.delayed(_accept_block, pure=False)(acceptor_node, block, child, round, *parts),
             shape=block.shape, dtype=np.bool_))

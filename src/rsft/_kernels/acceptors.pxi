@@ -280,7 +280,8 @@ cdef Py_ssize_t finish_group(Groups *G, Py_ssize_t g, Py_ssize_t need) noexcept 
 
 cdef double group_quantile(const double *r, Py_ssize_t s, double q, double *x) noexcept nogil:
     """numpy.quantile's "linear" q-quantile of the group's valid rewards (+inf when it has
-    none), bit for bit: the same index, the same two-sided interpolation."""
+    none), bit for bit: the same index, the same two-sided interpolation (but where ``b - a``
+    overflows, see the reference's module docstring)."""
     cdef Py_ssize_t i, m = 0, lo, hi
     cdef double h, t, a, b, d
     for i in range(s):
@@ -297,6 +298,10 @@ cdef double group_quantile(const double *r, Py_ssize_t s, double q, double *x) n
     for i in range(lo + 1, m):      # the next order statistic: the least of the rest
         b = x[i] if i == lo + 1 or x[i] < b else b
     d = b - a
+    if d == INFINITY:
+        # b - a overflows (a < 0 < b, both near DBL_MAX): numpy's form gives NaN or -inf here;
+        # the weighted mean cannot overflow and is exact at t = 0 and t = 1
+        return a * (1.0 - t) + b * t
     # numpy interpolates from the nearer end (exact at t = 0 and t = 1)
     if t >= 0.5:
         return b - d * (1.0 - t)
@@ -376,7 +381,7 @@ cdef enum:
 cdef void radix_pass(const uint64_t *key, const int64_t *pos, uint64_t *key_out,
                      int64_t *pos_out, Py_ssize_t n, int shift, int64_t *counts) noexcept nogil:
     """One stable counting pass of (key, position) pairs on the digit of ``key`` at
-    ``shift``: reads sequentially, writes into 2048 sequential streams."""
+    ``shift``: reads sequentially, writes into RADIX_BUCKETS (256) sequential streams."""
     cdef Py_ssize_t i, d
     for d in range(RADIX_BUCKETS + 1):
         counts[d] = 0
@@ -393,8 +398,9 @@ cdef void radix_pass(const uint64_t *key, const int64_t *pos, uint64_t *key_out,
 
 def group_order(const int64_t[::1] labels):
     """``(order, starts, group_labels)`` (see ``rsft._reference.group_order``): None for
-    labels already in order, else a stable LSD radix sort on 11-bit digits of ``label -
-    min`` (as many passes as the labels' span needs: 2 for up to 4 million groups)."""
+    labels already in order, else a stable LSD radix sort on 8-bit digits (RADIX_BITS) of
+    ``label - min`` modulo 2**64 (as many passes as the labels' span needs: 1 for a span
+    below 256, 3 below 2**24, 8 for labels near both int64 extremes)."""
     cdef Py_ssize_t n = labels.shape[0], i, g, n_groups
     cdef uint64_t lo, span = 0
     cdef int shift

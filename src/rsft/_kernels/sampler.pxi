@@ -473,8 +473,12 @@ cdef struct StreamBuffers:     # one thread's chunk arrays, grown (realloc) to t
 
 cdef bint reserve(StreamBuffers *buf, Chunk *ch, Py_ssize_t c) noexcept nogil:
     """Point ``ch`` at arrays of at least ``c`` elements (grown without the GIL); False, with
-    ``buf.out_of_memory`` set, when the memory is not there."""
+    ``buf.out_of_memory`` set, when the memory is not there (also when open_buffers could not
+    allocate ``row_values``, which the scans read)."""
     cdef void *p
+    if buf.row_values == NULL:
+        buf.out_of_memory = True
+        return False
     if c > buf.capacity:
         p = realloc(buf.x, c * sizeof(double))
         if p != NULL:

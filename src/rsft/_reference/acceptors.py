@@ -31,8 +31,10 @@ differ from the C library's by one ulp; equal on every machine tested):
 * quantile: over the ``m`` valid rewards of a group sorted ascending ``x[0] <= ... <=
   x[m-1]``, ``h = (m - 1) q``, ``i = floor(h)``, ``t = h - i``, ``a = x[i]``, ``b =
   x[min(i + 1, m - 1)]``; the quantile is ``b - (b - a)(1 - t)`` when ``t >= 0.5`` else
-  ``a + (b - a) t`` (numpy.quantile's default "linear" method, bit for bit); accept the
-  valid ``r >= quantile`` (every tie at the quantile is kept).
+  ``a + (b - a) t`` (numpy.quantile's default "linear" method, bit for bit), except where
+  ``b - a`` overflows to ``+inf`` (``a`` and ``b`` near ``-DBL_MAX`` and ``+DBL_MAX``, where
+  numpy gives NaN or ``-inf``): then ``a (1 - t) + b t``; accept the valid ``r >= quantile``
+  (every tie at the quantile is kept).
 * statistical RS: ``g = (r - r_max[g]) / beta``, accept iff ``1 - u <= exp(g)`` by the
   sampler's acceptance test (two exact polynomial squeezes, then ``log``). With
   ``use_group_max`` the kernel first writes each group's maximum valid reward into
@@ -174,6 +176,7 @@ def quantile_accept(rng, r, starts, q, min_per_group, out, n_valid, n_accepted, 
     with np.errstate(all="ignore"):
         d = b - a
         quantile = np.where(t >= 0.5, b - d * (1 - t), a + d * t)
+        quantile = np.where(d == np.inf, a * (1 - t) + b * t, quantile)
         level = np.full(starts.size - 1, np.inf)
         level[has] = quantile
         np.greater_equal(r, level[gid], out=out)
