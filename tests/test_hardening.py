@@ -160,3 +160,25 @@ def test_rsft_trainer_refuses_parameters_that_became_non_finite():
     with pytest.raises(ValueError, match=r"NaN or infinity|round 0: params\[\d\] is not finite"):
         with np.errstate(all="ignore"):
             tr.fit(3, rng=0)
+
+
+@pytest.mark.parametrize("steps", [10 ** 400, 2 ** 63, -1])
+def test_load_state_dict_refuses_step_counts_beyond_the_counters(steps):
+    opt = rsft.Adam([np.zeros(2)], lr=0.1)
+    opt.step([np.ones(2)])
+    state = opt.state_dict()
+    state["step"] = steps
+    with pytest.raises(ValueError, match="invalid step count"):
+        opt.load_state_dict(state)
+    opt.step([np.ones(2)])              # nothing changed: it still steps
+    assert opt.n_steps == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_adam_with_eps_zero_matches_torch_nan_on_zero_gradients(backend):
+    # documented: eps=0 and a coordinate whose gradients were all zero give 0/0 = NaN, as torch
+    p = np.zeros(2)
+    opt = rsft.Adam([p], lr=0.1, eps=0.0, backend=backend)
+    with np.errstate(invalid="ignore"):
+        opt.step([np.array([0.0, 1.0])])
+    assert np.isnan(p[0]) and p[1] == pytest.approx(-0.1)

@@ -50,6 +50,9 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion",
            "LRSchedule", "ConstantLR", "StepLR", "CosineLR", "InverseTimeLR", "LinearWarmup",
            "WarmupCosine"]
 
+#: the largest step count a state_dict may carry (a 64-bit counter with room to grow)
+MAX_STEPS = 2 ** 62
+
 #: arrays smaller than this are updated on one thread whatever ``n_threads`` says (see
 #: rsft._blocks.PARALLEL_MIN_ELEMENTS); results do not depend on it.
 PARALLEL_MIN_SIZE = _blocks.PARALLEL_MIN_ELEMENTS
@@ -219,6 +222,11 @@ class Optimizer:
     Each group counts its own steps ``t`` (a group added later starts at 0): they drive the
     bias corrections, ``lr`` schedules (``lr(t)`` with ``t`` the group's completed steps) and
     Adagrad's ``lr_decay``, as torch's per-parameter step counts do.
+
+    An optimizer is not thread-safe, like torch's: two threads calling :meth:`step` on the
+    same optimizer at once tear each other's updates. Give each thread its own optimizer (and
+    parameters), or serialise the calls with a lock. Different optimizers in different threads
+    are independent.
 
     Examples
     --------
@@ -625,8 +633,10 @@ class Optimizer:
         if name != type(self).__name__:
             raise ValueError(f"state_dict is of a {name} optimizer, not {type(self).__name__}")
         try:
-            step = _validate.count(step, "step")
-            group_steps = [_validate.count(s, "group step") for s in group_steps]
+            # a step count fits the kernels' 64-bit counters (and ``beta ** t`` stays defined)
+            step = _validate.count(step, "step", maximum=MAX_STEPS)
+            group_steps = [_validate.count(s, "group step", maximum=MAX_STEPS)
+                           for s in group_steps]
         except (TypeError, ValueError):
             raise ValueError(f"invalid step count {step!r} or group steps {group_steps!r} in "
                              "state_dict") from None
@@ -784,7 +794,8 @@ class Adam(Optimizer):
     betas : (float, float), default (0.9, 0.999)
         Decay rates of the first and second moment estimates, each in ``[0, 1)``.
     eps : float, default 1e-8
-        Added to the denominator, finite and ``>= 0``.
+        Added to the denominator, finite and ``>= 0``. With ``eps=0`` a coordinate whose
+        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does.
     weight_decay : float, default 0
         L2 penalty added to the gradient, ``>= 0``.
     amsgrad : bool, default False
@@ -893,7 +904,8 @@ class RMSprop(Optimizer):
     alpha : float, default 0.99
         Smoothing constant, in ``[0, 1]``.
     eps : float, default 1e-8
-        Added to the denominator, finite and ``>= 0``.
+        Added to the denominator, finite and ``>= 0``. With ``eps=0`` a coordinate whose
+        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does.
     weight_decay : float, default 0
         L2 penalty added to the gradient, ``>= 0``.
     momentum : float, default 0
@@ -966,7 +978,8 @@ class Adagrad(Optimizer):
         Starting value of ``state_sum``, ``>= 0``. Read when a parameter's state is created;
         a later edit in ``param_groups`` raises at the next step.
     eps : float, default 1e-10
-        Added to the denominator, finite and ``>= 0``.
+        Added to the denominator, finite and ``>= 0``. With ``eps=0`` a coordinate whose
+        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does.
     maximize, backend, n_threads
         See :class:`Optimizer`.
 
