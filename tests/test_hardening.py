@@ -182,3 +182,15 @@ def test_adam_with_eps_zero_matches_torch_nan_on_zero_gradients(backend):
     with np.errstate(invalid="ignore"):
         opt.step([np.array([0.0, 1.0])])
     assert np.isnan(p[0]) and p[1] == pytest.approx(-0.1)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion"])
+def test_nan_gradients_with_maximize_give_the_same_bits_on_both_backends(name):
+    out = []
+    for backend in BACKENDS:
+        p = np.zeros(4)
+        opt = getattr(rsft, name)([p], lr=0.1, maximize=True, backend=backend)
+        with np.errstate(all="ignore"):
+            opt.step([np.array([np.nan, 1.0, -np.nan, -2.0])])
+        out.append(p.view(np.uint64).copy())
+    assert np.array_equal(out[0], out[1])

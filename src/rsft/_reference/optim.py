@@ -15,7 +15,8 @@ Conventions shared by every kernel:
   (``dtype.type(x)`` here, ``<floating>x`` in C: both round to nearest) and uses only those.
 * An option whose cast coefficient is exactly 0 (weight decay, momentum) or whose decay factor
   is exactly 1 is skipped, as torch.optim does: that matters only for inf/NaN parameters.
-* ``maximize`` multiplies the gradient by -1 (exact).
+* ``maximize`` multiplies the gradient by -1 (exact; a NaN keeps its sign bit, as in the
+  compiled loops, where ``np.negative`` would flip it).
 * ``n_threads`` is ignored here; the compiled kernels split the pass into blocks, which never
   changes the result.
 """
@@ -77,7 +78,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, one_minus
                                 t(decay))
     g = grad
     if maximize:
-        g = np.negative(grad)
+        g = np.multiply(t(-1), grad)    # not np.negative: -1 * NaN keeps the NaN's sign bit,
+                                        # as the compiled loop's multiplication does
     if wd != 0:
         g = g + wd * param
     if decay != 1:
@@ -121,7 +123,8 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
                                     t(weight_decay), t(momentum))
     g = grad
     if maximize:
-        g = np.negative(grad)
+        g = np.multiply(t(-1), grad)    # not np.negative: -1 * NaN keeps the NaN's sign bit,
+                                        # as the compiled loop's multiplication does
     if wd != 0:
         g = g + wd * param
     square_avg *= alpha
