@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SRC    := $(shell find src -name '*.py' -o -name '*.pyx' -o -name '*.pxi' -o -name '*.tp' -o -name '*.pyi' -o -name '*.h') setup.py pyproject.toml
 
-.PHONY: demo test bench bench-save bench-compare info clean
+.PHONY: demo test test-min-numpy bench bench-save bench-compare info clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,20 @@ info: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test
 	cd tests && RSFT_REQUIRE_CYTHON=1 ../$(PY) -m pytest -q -p no:cacheprovider .
+
+# The lowest numpy rsft supports at run time (pyproject's dependency, numpy >= 1.26): a wheel
+# built as usual (against numpy 2), installed in its own venv beside numpy 1.26.4, and the suite.
+MIN_NUMPY := 1.26.4
+test-min-numpy: $(PY)
+	rm -rf .venv-min-numpy dist-min-numpy
+	$(PY) -m pip wheel -q --no-deps -w dist-min-numpy .
+	$(PYTHON) -m venv .venv-min-numpy
+	.venv-min-numpy/bin/pip install -q "numpy==$(MIN_NUMPY)" pytest hypothesis scipy matplotlib \
+	    "dask[array]" distributed
+	.venv-min-numpy/bin/pip install -q --no-deps dist-min-numpy/rsft-*.whl
+	cd tests && RSFT_REQUIRE_CYTHON=1 ../.venv-min-numpy/bin/python -c \
+	    "import numpy; assert numpy.__version__ == '$(MIN_NUMPY)', numpy.__version__"
+	cd tests && RSFT_REQUIRE_CYTHON=1 ../.venv-min-numpy/bin/python -m pytest -q -p no:cacheprovider .
 
 # One pytest-benchmark run per area, each followed by its ratio report (all ratios in one run),
 # then bench/scale.py: threads, the GIL, a busy core and the losses at n = 1e6 (it times the
@@ -80,4 +94,4 @@ bench-compare:
 	$(MAKE) bench BENCH_ARGS=--benchmark-compare
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json .bench-missed
+	rm -rf $(VENV) .venv-min-numpy dist-min-numpy build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json .bench-missed
