@@ -11,9 +11,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# Installs the built wheel (not the source tree), so tests exercise what users get.
+# Builds an sdist, then installs the wheel pip builds from that sdist (not the source tree), so
+# tests exercise what users get and a file missing from the sdist fails the build.
 $(VENV)/.installed-test: $(PY) $(SRC)
-	$(PY) -m pip install -q ".[test]"
+	$(PY) -m pip install -q build
+	rm -rf dist-sdist
+	$(PY) -m build -q --sdist --outdir dist-sdist .
+	$(PY) -m pip install -q --force-reinstall --no-deps dist-sdist/rsft-*.tar.gz
+	$(PY) -m pip install -q "rsft[test]"     # the extra's packages (rsft itself is installed)
 	@touch $@
 
 # numba and torch (CPU, 2.13.0) are optional peers in the benchmarks, never dependencies of
@@ -94,4 +99,4 @@ bench-compare:
 	$(MAKE) bench BENCH_ARGS=--benchmark-compare
 
 clean:
-	rm -rf $(VENV) .venv-min-numpy dist-min-numpy build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json .bench-missed
+	rm -rf $(VENV) .venv-min-numpy dist-min-numpy dist-sdist build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json .bench-missed
