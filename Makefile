@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SRC    := $(shell find src -name '*.py' -o -name '*.pyx' -o -name '*.pxi' -o -name '*.tp' -o -name '*.pyi' -o -name '*.h') setup.py pyproject.toml
 
-.PHONY: demo test test-min-numpy bench bench-save bench-compare info clean
+.PHONY: demo test test-debug test-min-numpy bench bench-save bench-compare info clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ info: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test
 	cd tests && RSFT_REQUIRE_CYTHON=1 ../$(PY) -m pytest -q -p no:cacheprovider .
+
+# The debug build (Cython's bounds, wraparound and initialisation checks on) in its own venv,
+# running the parity tests; an error raised inside a kernel that cannot propagate it (an
+# "unraisable" exception) fails the run.
+test-debug: $(PY)
+	rm -rf .venv-debug
+	$(PYTHON) -m venv .venv-debug
+	.venv-debug/bin/pip install -q --upgrade pip
+	RSFT_CYTHON_DEBUG=1 .venv-debug/bin/pip install -q --no-cache-dir ".[test]"
+	cd tests && RSFT_REQUIRE_CYTHON=1 ../.venv-debug/bin/python -c \
+	    "import rsft._core as c; assert c.BUILD_DEBUG_CHECKS, 'not a debug build'"
+	cd tests && RSFT_REQUIRE_CYTHON=1 ../.venv-debug/bin/python -m pytest -q -p no:cacheprovider \
+	    -W error::pytest.PytestUnraisableExceptionWarning test_parity.py test_bitgen.py
 
 # The lowest numpy rsft supports at run time (pyproject's dependency, numpy >= 1.26): a wheel
 # built as usual (against numpy 2), installed in its own venv beside numpy 1.26.4, and the suite.
@@ -99,4 +112,4 @@ bench-compare:
 	$(MAKE) bench BENCH_ARGS=--benchmark-compare
 
 clean:
-	rm -rf $(VENV) .venv-min-numpy dist-min-numpy dist-sdist build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json .bench-missed
+	rm -rf $(VENV) .venv-debug .venv-min-numpy dist-min-numpy dist-sdist build *.egg-info src/*.egg-info src/rsft/_core.c src/rsft/*.so .bench*.json .bench-missed

@@ -9,6 +9,8 @@ flags (none does): it changes no result, and it lets GCC turn a select on an ord
 log1p loops are not vectorised.
 Set ``RSFT_NATIVE=1`` to opt in to ``-march=native`` (not for wheels you ship), and
 ``RSFT_OPENMP=0`` to build without OpenMP (the kernels then run on one thread, same results).
+``RSFT_CYTHON_DEBUG=1`` builds with Cython's bounds, wraparound and initialisation checks on
+(``make test-debug`` runs the parity tests on that build).
 """
 import os
 import sys
@@ -26,6 +28,7 @@ cflags = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
 if os.environ.get("RSFT_NATIVE") == "1":  # opt-in only
     cflags.append("-march=native")  # opt-in only (RSFT_NATIVE=1), never the default
 openmp = ["-fopenmp"] if os.environ.get("RSFT_OPENMP", "1") == "1" else []
+debug_checks = os.environ.get("RSFT_CYTHON_DEBUG") == "1"
 
 # The wheel ships the compiled module, not Cython's C file (exclude-package-data in
 # pyproject.toml); a copy an older build left in build/lib* would still be packed: drop it.
@@ -49,6 +52,7 @@ ext = Extension(
         ("RSFT_CFLAGS", '"' + " ".join(cflags + openmp) + '"'),
         ("RSFT_CYTHON_VERSION", '"' + Cython.__version__ + '"'),
         ("RSFT_INLINE_ZIGGURAT", "1" if have_zig else "0"),
+        ("RSFT_CYTHON_DEBUG", "1" if debug_checks else "0"),
     ],
 )
 
@@ -58,10 +62,11 @@ setup(
         include_path=[str(generated)],
         compiler_directives={
             "language_level": 3,
-            "boundscheck": False,
-            "wraparound": False,
+            "boundscheck": debug_checks,
+            "wraparound": debug_checks,
             "cdivision": True,
-            "initializedcheck": False,
+            "initializedcheck": debug_checks,
         },
+        force=debug_checks,     # a debug build never reuses a C file generated without checks
     )
 )

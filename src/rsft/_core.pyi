@@ -7,6 +7,7 @@ import numpy.typing as npt
 CFLAGS: str
 CYTHON_VERSION: str
 INLINE_ZIGGURAT: bool
+BUILD_DEBUG_CHECKS: bool
 PCG64_INLINE: bool
 PROGRAM_CONSTANTS: dict[str, int]
 

@@ -1,5 +1,6 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False
+# cython: language_level=3, cdivision=True
+# (boundscheck, wraparound and initializedcheck are set by setup.py: off, or on in the debug
+# build, RSFT_CYTHON_DEBUG=1)
 """The compiled backend: the twin of ``rsft._reference``, kernel file for kernel file.
 
 Each file under ``_kernels/`` mirrors the reference module of the same name and is written in
@@ -20,16 +21,22 @@ cdef extern from *:
     #ifndef RSFT_CYTHON_VERSION
     #define RSFT_CYTHON_VERSION "unknown"
     #endif
+    #ifndef RSFT_CYTHON_DEBUG
+    #define RSFT_CYTHON_DEBUG 0
+    #endif
     """
     const char *RSFT_CFLAGS
     int RSFT_INLINE_ZIGGURAT
     const char *RSFT_CYTHON_VERSION
+    int RSFT_CYTHON_DEBUG
 
 #: the C flags, Cython version and ziggurat source of this build (``rsft info`` prints them)
 CFLAGS = RSFT_CFLAGS.decode()
 CYTHON_VERSION = RSFT_CYTHON_VERSION.decode()
 #: True when the normal ziggurat is inlined with numpy's tables (see _kernels/draws.h)
 INLINE_ZIGGURAT = bool(RSFT_INLINE_ZIGGURAT)
+#: True in the debug build (RSFT_CYTHON_DEBUG=1: Cython's bounds and wraparound checks on)
+BUILD_DEBUG_CHECKS = bool(RSFT_CYTHON_DEBUG)
 
 include "program.pxi"
 include "_kernels/bitgen.pxi"
