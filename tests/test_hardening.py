@@ -160,3 +160,45 @@ def test_rsft_trainer_refuses_parameters_that_became_non_finite():
     with pytest.raises(ValueError, match=r"NaN or infinity|round 0: params\[\d\] is not finite"):
         with np.errstate(all="ignore"):
             tr.fit(3, rng=0)
+
+
+# Found by the property suite (tests/test_properties.py)
+
+@pytest.mark.parametrize("make", [lambda: rsft.Normal(10 ** 400, 1.0),
+                                  lambda: rsft.Threshold(-10 ** 400),
+                                  lambda: rsft.Adam([np.zeros(2)], lr=10 ** 400)],
+                         ids=["normal-loc", "threshold-tau", "adam-lr"])
+def test_integers_beyond_the_float64_range_are_refused_clearly(make):
+    # float(10**400) raised a bare OverflowError ("int too large to convert to float")
+    with pytest.raises(ValueError, match=r"in the float64 range .*got an integer of 401 digits"):
+        make()
+
+
+def test_log_concave_hat_figures_are_floats_on_both_backends():
+    # the numpy twin of hat_table returned numpy floats: efficiency was np.float64 there
+    for backend in BACKENDS:
+        s = rsft.LogConcaveSampler(rsft.Beta(1, 2), backend=backend)
+        for name in ("efficiency", "hat_area", "squeeze_area"):
+            assert type(getattr(s, name)) is float, (backend, name)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_log_concave_max_proposals_limit_is_the_rejection_samplers(backend):
+    # 2**63 gave OverflowError on cython and sampled on numpy
+    with pytest.raises(ValueError, match=r"max_proposals must be <= 4611686018427387904"):
+        rsft.LogConcaveSampler(rsft.Normal(0, 1), max_proposals=2 ** 63, backend=backend)
+    s = rsft.LogConcaveSampler(rsft.Normal(0, 1), max_proposals=2 ** 62, backend=backend)
+    assert s.sample(3, rng=0).shape == (3,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("make", [lambda k: rsft.TopK(k), lambda k: rsft.RSO(0.5, k),
+                                  lambda k: rsft.Threshold(1.0, min_per_group=k)],
+                         ids=["topk-k", "rso-k", "min_per_group"])
+def test_acceptor_counts_beyond_int64_are_refused(make, backend):
+    # 2**63 gave OverflowError, with a different message on each backend
+    with pytest.raises(ValueError, match=r"must be <= 9223372036854775807"):
+        make(2 ** 63)
+    r = np.array([0.5, 1.0, -np.inf, 2.0, 0.0, 1.0])
+    res = make(2 ** 63 - 1).accept(r, rng=0, groups=[0, 0, 0, 1, 1, 1], backend=backend)
+    assert np.array_equal(res.mask, np.isfinite(r))      # every valid candidate kept
