@@ -202,3 +202,39 @@ def test_acceptor_counts_beyond_int64_are_refused(make, backend):
     r = np.array([0.5, 1.0, -np.inf, 2.0, 0.0, 1.0])
     res = make(2 ** 63 - 1).accept(r, rng=0, groups=[0, 0, 0, 1, 1, 1], backend=backend)
     assert np.array_equal(res.mask, np.isfinite(r))      # every valid candidate kept
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", [rsft.MSE, rsft.BCEWithLogits])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_zero_weight_terms_are_exactly_zero(loss, reduction, backend):
+    # (1e200 - 0)^2 * 0 was 0 * inf = NaN (issue 13, item 6); BCE: 1e308 - 2 * 1e308
+    pred, target = np.array([1e200, 1e308, 1.0]), np.array([0.0, 2.0, 0.5])
+    w = np.array([0.0, 0.0, 1.0])
+    value, grad = loss(reduction=reduction, backend=backend).value_and_grad(pred, target, w)
+    ref, ref_grad = loss(reduction="none", backend=backend).value_and_grad(
+        pred[2:], target[2:])
+    assert np.array_equal(grad[:2], [0.0, 0.0]) and np.all(np.isfinite(grad))
+    if reduction == "none":
+        assert np.array_equal(value, [0.0, 0.0, ref[0]])
+    else:
+        assert value == pytest.approx(ref[0] / 3 if reduction == "mean" else ref[0], rel=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_zero_weight_rows_of_softmax_cross_entropy_are_exactly_zero(reduction, backend):
+    # a logit gap of 2e308 overflows the row's loss to inf; times weight 0 it was NaN
+    z = np.array([[1e308, -1e308], [0.5, 0.2]])
+    ce = rsft.SoftmaxCrossEntropy(reduction=reduction, backend=backend)
+    for target in (np.array([1, 0]), np.array([[0.0, 1.0], [1.0, 0.0]])):
+        value, grad = ce.value_and_grad(z, target, np.array([0.0, 1.0]))
+        ref, _ = rsft.SoftmaxCrossEntropy(reduction="none", backend=backend).value_and_grad(
+            z[1:], target[1:])
+        assert np.array_equal(grad[0], [0.0, 0.0]) and np.all(np.isfinite(grad))
+        if reduction == "none":
+            assert np.array_equal(value, [0.0, ref[0]])
+        else:       # mean: over the weights with labels, over the rows with probabilities
+            mean_of = 1.0 if target.ndim == 1 else 2.0
+            assert value == pytest.approx(ref[0] / (mean_of if reduction == "mean" else 1.0),
+                                          rel=1e-15)
