@@ -1247,7 +1247,8 @@ def test_acceptor_bad_input(data, grouped, slot):
 
 @fuzz(300)
 @given(data=st.data(), kind=st.sampled_from(LOSS_KINDS),
-       slot=st.sampled_from(["pred", "target", "weights", "reduction", "n_threads"]))
+       slot=st.sampled_from(["pred", "target", "weights", "overflow", "reduction",
+                             "n_threads"]))
 def test_loss_bad_input(data, kind, slot):
     cls = {"mse": rsft.MSE, "bce": rsft.BCEWithLogits}.get(kind, rsft.SoftmaxCrossEntropy)
     count(f"{cls.__name__}(bad {slot})")
@@ -1269,6 +1270,10 @@ def test_loss_bad_input(data, kind, slot):
             target = bad_array(data.draw, target)
     elif slot == "weights":
         weights = bad_array(data.draw, g.random(4) + (data.draw(st.sampled_from([0, -1]))))
+    elif slot == "overflow":         # finite terms that overflow, some with weight zero
+        pred = pred * data.draw(st.sampled_from([1e155, 1e200, 1e308]))
+        target = target * -1e308 if kind == "mse" else target   # BCE: targets in [0, 1]
+        weights = g.random(4) * (g.random(4) < 0.5)
     elif slot == "reduction":
         reduction = data.draw(st.sampled_from(["avg", None, "MEAN", 0]))
     else:
