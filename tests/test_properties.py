@@ -11,9 +11,10 @@
 3. Copies: every public object survives ``pickle`` and ``copy.deepcopy`` and then works like
    the original (build, use, copy, use both, compare); a state machine for the optimizers.
 
-Each test runs a fixed number of derandomized examples (a few dozen, so the file stays within
-about 90 s on 2 cores); ``RSFT_FUZZ_EXAMPLES=n`` runs ``n`` per test instead (``make fuzz``:
-10^4) and ``INPUTS`` counts the inputs each entry point got (printed by conftest.py).
+Each test runs a fixed number of derandomized examples (100-400, so the file stays within
+about 90 s on 2 cores); ``RSFT_FUZZ_EXAMPLES=n`` runs about ``n`` per public entry point
+instead (``make fuzz``: 10^4) and ``INPUTS`` counts the inputs each entry point (and variant:
+blocked, grouped, the bad argument) got; conftest.py prints the table.
 """
 import collections
 import contextlib
@@ -40,10 +41,12 @@ _FUZZ = os.environ.get("RSFT_FUZZ_EXAMPLES")
 INPUTS = collections.Counter()
 
 
-def fuzz(default):
-    """Settings of one property: ``default`` examples (``RSFT_FUZZ_EXAMPLES`` overrides it),
-    derandomized (the same examples on every run), no deadline, no example database."""
-    return settings(max_examples=int(_FUZZ) if _FUZZ else default, deadline=None,
+def fuzz(default, entry_points=1):
+    """Settings of one property: ``default`` examples, or ``RSFT_FUZZ_EXAMPLES`` per public
+    entry point it covers (``entry_points`` of them, drawn at random: each gets about that
+    many); derandomized (the same examples on every run), no deadline, no example database."""
+    n = int(_FUZZ) * entry_points if _FUZZ else default
+    return settings(max_examples=n, deadline=None,
                     derandomize=True, database=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.data_too_large])
@@ -277,7 +280,7 @@ def _sample(backend, target, proposal, log_M, max_proposals, n, seed, bitgen, me
     return out, rng_state(rng), s.log_M
 
 
-@fuzz(250)
+@fuzz(250, entry_points=2)
 @given(case=sampler_cases(), n=st.integers(0, 150), seed=seeds, bitgen=bitgens,
        max_proposals=st.one_of(st.none(), st.integers(1, 20_000)),
        method=st.sampled_from(["sample", "sample_with_stats"]),
@@ -353,7 +356,7 @@ def _lcs(backend, target, kw, n, seed, bitgen, method):
     return hat, getattr(s, method)(n, rng), rng_state(rng)
 
 
-@fuzz(150)
+@fuzz(150, entry_points=2)
 @given(case=log_concave_cases(), n=st.integers(0, 300), seed=seeds, bitgen=bitgens,
        method=st.sampled_from(["sample", "sample_with_stats"]))
 def test_log_concave_sampler_parity(case, n, seed, bitgen, method):
@@ -451,7 +454,7 @@ def _matched(backend, result, seed):
     return rsft.acceptors.matched_random(result, rng, backend=backend), rng_state(rng)
 
 
-@fuzz(250)
+@fuzz(250, entry_points=6)
 @given(data=st.data(), inputs=reward_inputs(), seed=seeds, round=st.integers(0, 4),
        blocked=st.one_of(st.just({}), st.fixed_dictionaries(
            {"n_threads": st.integers(1, 3), "block_size": st.integers(1, 5)})))
@@ -516,7 +519,7 @@ def _loss_run(backend, cls, reduction, n_threads, pred, target, weights, method)
         return getattr(loss, method)(pred, target, weights)
 
 
-@fuzz(250)
+@fuzz(250, entry_points=6)
 @given(inputs=loss_inputs(), reduction=st.sampled_from(["mean", "sum", "none"]),
        n_threads=st.integers(1, 3), method=st.sampled_from(["value", "value_and_grad"]))
 def test_loss_parity(inputs, reduction, n_threads, method):
@@ -655,7 +658,7 @@ def _optimize(backend, case, seed, n_steps, n_threads):
     return params, opt.state_dict()
 
 
-@fuzz(300)
+@fuzz(300, entry_points=6)
 @given(case=optimizer_cases(), seed=seeds, n_steps=st.integers(1, 4),
        n_threads=st.integers(1, 3))
 def test_optimizer_parity(case, seed, n_steps, n_threads):
@@ -742,7 +745,7 @@ def _softmax_tol(dtype):
     return (1e-12, 1e-14) if dtype == np.float64 else (2 ** -23, 2 ** -23)
 
 
-@fuzz(200)
+@fuzz(200, entry_points=4)
 @given(case=model_cases(), seed=seeds)
 def test_model_parity(case, seed):
     kind, dtype = case[0], case[1]
@@ -1049,7 +1052,7 @@ BAD_CALLABLES = {
 }
 
 
-@fuzz(250)
+@fuzz(250, entry_points=2)
 @given(data=st.data(), slot=st.sampled_from(
     ["log_M", "max_proposals", "on_violation", "backend", "n", "rng", "n_threads",
      "block_size", "target", "proposal"]))
@@ -1099,7 +1102,7 @@ def test_rejection_sampler_bad_input(data, slot):
             assert not _nan_in(o[0]), o
 
 
-@fuzz(300)
+@fuzz(300, entry_points=9)
 @given(data=st.data(), kind=st.sampled_from(TARGET_KINDS), slot=st.integers(0, 3))
 def test_distribution_bad_parameters(data, kind, slot):
     """Every constructor slot with a bad number: refused clearly, or a distribution whose
@@ -1177,7 +1180,7 @@ def test_log_concave_sampler_bad_input(data, slot):
             assert not _nan_in(o[0]), o
 
 
-@fuzz(300)
+@fuzz(300, entry_points=5)
 @given(data=st.data(), grouped=st.booleans(), slot=st.sampled_from(
     ["parameter", "r", "groups", "keys", "round", "n_threads", "block_size", "rng"]))
 def test_acceptor_bad_input(data, grouped, slot):
@@ -1245,7 +1248,7 @@ def test_acceptor_bad_input(data, grouped, slot):
                 assert not np.isnan(w).any(), o
 
 
-@fuzz(300)
+@fuzz(300, entry_points=3)
 @given(data=st.data(), kind=st.sampled_from(LOSS_KINDS),
        slot=st.sampled_from(["pred", "target", "weights", "overflow", "reduction",
                              "n_threads"]))
@@ -1302,7 +1305,7 @@ def test_loss_bad_input(data, kind, slot):
                 assert not _nan_in(o), (kind, o)
 
 
-@fuzz(400)
+@fuzz(400, entry_points=6)
 @given(data=st.data(), name=st.sampled_from(sorted(OPTIMIZER_HPS)),
        slot=st.sampled_from(["params", "hyperparameter", "grads", "n_threads",
                              "load_state_dict", "group"]))
@@ -1391,7 +1394,7 @@ def test_optimizer_bad_input(data, name, slot):
             assert not _nan_in(o[0]), (name, hp, o[0])
 
 
-@fuzz(250)
+@fuzz(250, entry_points=5)
 @given(data=st.data(), kind=st.sampled_from(["LinearRegression", "LogisticRegression",
                                              "SoftmaxPolicy", "GaussianPolicy"]),
        slot=st.sampled_from(["constructor", "X", "y", "actions", "n_per_row", "fit"]))
@@ -1458,7 +1461,7 @@ def test_model_bad_input(data, kind, slot):
                 assert not _nan_in(v), (kind, key, v)
 
 
-@fuzz(120)
+@fuzz(120, entry_points=2)
 @given(data=st.data(), slot=st.sampled_from(
     ["contexts", "n_candidates", "epochs", "rounds", "reward", "acceptor", "batch_size",
      "density"]))
@@ -1655,7 +1658,7 @@ COPY_CASES = {
 }
 
 
-@fuzz(200)
+@fuzz(200, entry_points=len(COPY_CASES))
 @given(name=st.sampled_from(sorted(COPY_CASES)), how=st.sampled_from(["pickle", "deepcopy"]),
        backend=st.sampled_from(BACKENDS), seed=st.integers(0, 10 ** 6),
        used_before=st.booleans())
@@ -1723,5 +1726,5 @@ class OptimizerCopies(RuleBasedStateMachine):
             assert not any(np.shares_memory(a, b) for a in opt.params for b in first.params)
 
 
-OptimizerCopies.TestCase.settings = settings(fuzz(40), stateful_step_count=12)
+OptimizerCopies.TestCase.settings = settings(fuzz(40, entry_points=6), stateful_step_count=12)
 test_optimizer_copies_state_machine = OptimizerCopies.TestCase
