@@ -238,3 +238,12 @@ def test_zero_weight_rows_of_softmax_cross_entropy_are_exactly_zero(reduction, b
             mean_of = 1.0 if target.ndim == 1 else 2.0
             assert value == pytest.approx(ref[0] / (mean_of if reduction == "mean" else 1.0),
                                           rel=1e-15)
+
+
+@pytest.mark.parametrize("make", [lambda: rsft.Beta(1e308, 3.0), lambda: rsft.Beta(2.0, 1e101),
+                                  lambda: rsft.Gamma(1e308)], ids=["beta-a", "beta-b", "gamma"])
+def test_shape_parameters_whose_lgamma_overflows_are_refused(make):
+    # Beta(1e308, 3) and Gamma(1e308) raised OverflowError 'math range error' (lgamma)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1e\+100\]"):
+        make()
+    assert np.all(np.isfinite(rsft.Gamma(1e100).sample(2, rng=0)))
