@@ -34,7 +34,7 @@ def pytest_terminal_summary(terminalreporter):
     module = sys.modules.get("test_properties")
     if not examples or module is None or not module.INPUTS:
         return
-    terminalreporter.section(f"inputs per entry point (RSFT_FUZZ_EXAMPLES={examples} per test)")
+    terminalreporter.section(f"inputs per entry point and variant (RSFT_FUZZ_EXAMPLES={examples})")
     width = max(len(name) for name in module.INPUTS)
     for name, n in sorted(module.INPUTS.items()):
         terminalreporter.write_line(f"{name:<{width}}  {n:>8}")
