@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SRC    := $(shell find src -name '*.py' -o -name '*.pyx' -o -name '*.pxi' -o -name '*.tp' -o -name '*.pyi' -o -name '*.h') setup.py pyproject.toml
 
-.PHONY: demo test test-debug test-min-numpy bench bench-save bench-compare info clean
+.PHONY: demo test test-debug test-min-numpy fuzz bench bench-save bench-compare info clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,14 @@ test-min-numpy: $(PY)
 	cd tests && RSFT_REQUIRE_CYTHON=1 ../.venv-min-numpy/bin/python -c \
 	    "import numpy; assert numpy.__version__ == '$(MIN_NUMPY)', numpy.__version__"
 	cd tests && RSFT_REQUIRE_CYTHON=1 ../.venv-min-numpy/bin/python -m pytest -q -p no:cacheprovider .
+
+# The property suite (tests/test_properties.py) with RSFT_FUZZ_EXAMPLES examples per property
+# (default 10^4; `make fuzz RSFT_FUZZ_EXAMPLES=200` for a shorter run), both backends side by
+# side; the last table counts the inputs each public entry point got.
+RSFT_FUZZ_EXAMPLES ?= 10000
+fuzz: $(VENV)/.installed-test
+	cd tests && RSFT_REQUIRE_CYTHON=1 RSFT_FUZZ_EXAMPLES=$(RSFT_FUZZ_EXAMPLES) \
+	    ../$(PY) -m pytest -q -p no:cacheprovider test_properties.py
 
 # One pytest-benchmark run per area, each followed by its ratio report (all ratios in one run),
 # then bench/scale.py: threads, the GIL, a busy core and the losses at n = 1e6 (it times the

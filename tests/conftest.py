@@ -24,3 +24,18 @@ def pytest_sessionstart(session):
 @pytest.fixture(params=["cython", "numpy"])
 def backend(request):
     return request.param
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Under `make fuzz` (RSFT_FUZZ_EXAMPLES set): how many inputs each public entry point got
+    in test_properties.py."""
+    import sys
+    examples = os.environ.get("RSFT_FUZZ_EXAMPLES")
+    module = sys.modules.get("test_properties")
+    if not examples or module is None or not module.INPUTS:
+        return
+    terminalreporter.section(f"inputs per entry point and variant (RSFT_FUZZ_EXAMPLES={examples})")
+    width = max(len(name) for name in module.INPUTS)
+    for name, n in sorted(module.INPUTS.items()):
+        terminalreporter.write_line(f"{name:<{width}}  {n:>8}")
+    terminalreporter.write_line(f"{'total':<{width}}  {sum(module.INPUTS.values()):>8}")

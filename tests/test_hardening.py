@@ -194,3 +194,90 @@ def test_nan_gradients_with_maximize_give_the_same_bits_on_both_backends(name):
             opt.step([np.array([np.nan, 1.0, -np.nan, -2.0])])
         out.append(p.view(np.uint64).copy())
     assert np.array_equal(out[0], out[1])
+
+
+# Found by the property suite (tests/test_properties.py)
+
+@pytest.mark.parametrize("make", [lambda: rsft.Normal(10 ** 400, 1.0),
+                                  lambda: rsft.Threshold(-10 ** 400),
+                                  lambda: rsft.Adam([np.zeros(2)], lr=10 ** 400)],
+                         ids=["normal-loc", "threshold-tau", "adam-lr"])
+def test_integers_beyond_the_float64_range_are_refused_clearly(make):
+    # float(10**400) raised a bare OverflowError ("int too large to convert to float")
+    with pytest.raises(ValueError, match=r"in the float64 range .*got an integer of 401 digits"):
+        make()
+
+
+def test_log_concave_hat_figures_are_floats_on_both_backends():
+    # the numpy twin of hat_table returned numpy floats: efficiency was np.float64 there
+    for backend in BACKENDS:
+        s = rsft.LogConcaveSampler(rsft.Beta(1, 2), backend=backend)
+        for name in ("efficiency", "hat_area", "squeeze_area"):
+            assert type(getattr(s, name)) is float, (backend, name)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_log_concave_max_proposals_limit_is_the_rejection_samplers(backend):
+    # 2**63 gave OverflowError on cython and sampled on numpy
+    with pytest.raises(ValueError, match=r"max_proposals must be <= 4611686018427387904"):
+        rsft.LogConcaveSampler(rsft.Normal(0, 1), max_proposals=2 ** 63, backend=backend)
+    s = rsft.LogConcaveSampler(rsft.Normal(0, 1), max_proposals=2 ** 62, backend=backend)
+    assert s.sample(3, rng=0).shape == (3,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("make", [lambda k: rsft.TopK(k), lambda k: rsft.RSO(0.5, k),
+                                  lambda k: rsft.Threshold(1.0, min_per_group=k)],
+                         ids=["topk-k", "rso-k", "min_per_group"])
+def test_acceptor_counts_beyond_int64_are_refused(make, backend):
+    # 2**63 gave OverflowError, with a different message on each backend
+    with pytest.raises(ValueError, match=r"must be <= 9223372036854775807"):
+        make(2 ** 63)
+    r = np.array([0.5, 1.0, -np.inf, 2.0, 0.0, 1.0])
+    res = make(2 ** 63 - 1).accept(r, rng=0, groups=[0, 0, 0, 1, 1, 1], backend=backend)
+    assert np.array_equal(res.mask, np.isfinite(r))      # every valid candidate kept
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", [rsft.MSE, rsft.BCEWithLogits])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_zero_weight_terms_are_exactly_zero(loss, reduction, backend):
+    # (1e200 - 0)^2 * 0 was 0 * inf = NaN (issue 13, item 6); BCE: 1e308 - 2 * 1e308
+    pred, target = np.array([1e200, 1e308, 1.0]), np.array([0.0, 2.0, 0.5])
+    w = np.array([0.0, 0.0, 1.0])
+    value, grad = loss(reduction=reduction, backend=backend).value_and_grad(pred, target, w)
+    ref, ref_grad = loss(reduction="none", backend=backend).value_and_grad(
+        pred[2:], target[2:])
+    assert np.array_equal(grad[:2], [0.0, 0.0]) and np.all(np.isfinite(grad))
+    if reduction == "none":
+        assert np.array_equal(value, [0.0, 0.0, ref[0]])
+    else:
+        assert value == pytest.approx(ref[0] / 3 if reduction == "mean" else ref[0], rel=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_zero_weight_rows_of_softmax_cross_entropy_are_exactly_zero(reduction, backend):
+    # a logit gap of 2e308 overflows the row's loss to inf; times weight 0 it was NaN
+    z = np.array([[1e308, -1e308], [0.5, 0.2]])
+    ce = rsft.SoftmaxCrossEntropy(reduction=reduction, backend=backend)
+    for target in (np.array([1, 0]), np.array([[0.0, 1.0], [1.0, 0.0]])):
+        value, grad = ce.value_and_grad(z, target, np.array([0.0, 1.0]))
+        ref, _ = rsft.SoftmaxCrossEntropy(reduction="none", backend=backend).value_and_grad(
+            z[1:], target[1:])
+        assert np.array_equal(grad[0], [0.0, 0.0]) and np.all(np.isfinite(grad))
+        if reduction == "none":
+            assert np.array_equal(value, [0.0, ref[0]])
+        else:       # mean: over the weights with labels, over the rows with probabilities
+            mean_of = 1.0 if target.ndim == 1 else 2.0
+            assert value == pytest.approx(ref[0] / (mean_of if reduction == "mean" else 1.0),
+                                          rel=1e-15)
+
+
+@pytest.mark.parametrize("make", [lambda: rsft.Beta(1e308, 3.0), lambda: rsft.Beta(2.0, 1e101),
+                                  lambda: rsft.Gamma(1e308)], ids=["beta-a", "beta-b", "gamma"])
+def test_shape_parameters_whose_lgamma_overflows_are_refused(make):
+    # Beta(1e308, 3) and Gamma(1e308) raised OverflowError 'math range error' (lgamma)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1e\+100\]"):
+        make()
+    assert np.all(np.isfinite(rsft.Gamma(1e100).sample(2, rng=0)))

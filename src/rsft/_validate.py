@@ -66,7 +66,11 @@ def real(x, name, *, lo=None, hi=None, lo_open=False, hi_open=False, finite=True
         x = x.item()
     if _is_bool(x) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be {expected}, got {type(x).__name__} {x!r}")
-    v = float(x)
+    try:
+        v = float(x)
+    except OverflowError:           # an integer beyond the float64 range (e.g. 10**400)
+        raise ValueError(f"{name} must be a real number in the float64 range (magnitude below "
+                         f"1.8e308), got an integer of {len(str(abs(int(x))))} digits") from None
     if math.isnan(v) and not finite:
         raise ValueError(f"{name} must not be NaN")
     ok = ((math.isfinite(v) or not finite)

@@ -52,6 +52,10 @@ __all__ = ["Acceptor", "AcceptResult", "GroupStats", "Threshold", "Quantile", "T
            "StatisticalRS", "RSO", "matched_random", "ApproximateTiltWarning"]
 
 
+#: the largest k and min_per_group: the kernels hold counts in 64-bit signed integers
+_MAX_COUNT = 2 ** 63 - 1
+
+
 class ApproximateTiltWarning(UserWarning):
     """:class:`StatisticalRS` without ``r_max`` uses the per-group maximum reward, so the
     accepted candidates only approximately follow ``q(y) exp(r(y) / beta)``."""
@@ -395,7 +399,8 @@ class Acceptor:
 
     def __init__(self, backend=None, min_per_group=0):
         self.backend = _validate.backend(backend)
-        self.min_per_group = _validate.count(min_per_group, "min_per_group")
+        self.min_per_group = _validate.count(min_per_group, "min_per_group",
+                                             maximum=_MAX_COUNT)
 
     def accept(self, r, rng=None, round=0, *, groups=None, keys=None, backend=None,
                n_threads=None, block_size=None):
@@ -671,7 +676,7 @@ class TopK(Acceptor):
 
     def __init__(self, k, *, min_per_group=0, backend=None):
         super().__init__(backend, min_per_group)
-        self.k = _validate.count(k, "k", minimum=1)
+        self.k = _validate.count(k, "k", minimum=1, maximum=_MAX_COUNT)
 
     def __repr__(self):
         return f"TopK(k={self.k})"
@@ -890,7 +895,7 @@ class RSO(Acceptor):
     def __init__(self, beta, k, *, min_per_group=0, backend=None):
         super().__init__(backend, min_per_group)
         self.beta = _validate.real(beta, "beta", lo=0.0, lo_open=True, scalar_arrays=True)
-        self.k = _validate.count(k, "k", minimum=1)
+        self.k = _validate.count(k, "k", minimum=1, maximum=_MAX_COUNT)
 
     def __repr__(self):
         return f"RSO(beta={self.beta!r}, k={self.k})"

@@ -180,8 +180,9 @@ class Beta(Distribution):
     """Beta distribution on [0, 1] with shape parameters ``a`` and ``b``."""
 
     def __init__(self, a, b):
-        self.a = _validate.real(a, "a", lo=0.0, lo_open=True)
-        self.b = _validate.real(b, "b", lo=0.0, lo_open=True)
+        # above 1e100, lgamma of the shapes (the normaliser) overflows for the largest ones
+        self.a = _validate.real(a, "a", lo=0.0, lo_open=True, hi=1e100)
+        self.b = _validate.real(b, "b", lo=0.0, lo_open=True, hi=1e100)
 
     def _log_concave(self):
         return self.a >= 1.0 and self.b >= 1.0
@@ -224,7 +225,7 @@ class Gamma(Distribution):
     _code = Proposal.GAMMA
 
     def __init__(self, shape, scale=1.0):
-        self.shape = _validate.real(shape, "shape", lo=0.0, lo_open=True)
+        self.shape = _validate.real(shape, "shape", lo=0.0, lo_open=True, hi=1e100)
         self.scale = _validate.scale(scale)
 
     def _params(self):

@@ -10,7 +10,7 @@ from . import _backend, _hat, _validate
 from ._distribution import Distribution
 from ._program import Piece, Status
 from .errors import EnvelopeViolationWarning, NotLogConcaveError, ProposalBudgetExceeded
-from .sampling import VIOLATION_TOL, default_budget
+from .sampling import MAX_PROPOSALS, VIOLATION_TOL, default_budget
 
 __all__ = ["LogConcaveSampler", "LogConcaveStats"]
 
@@ -178,7 +178,8 @@ class LogConcaveSampler:
         if on_violation not in ("raise", "warn"):
             raise ValueError(f"on_violation must be 'raise' or 'warn', got {on_violation!r}")
         if max_proposals is not None:
-            max_proposals = _validate.count(max_proposals, "max_proposals", minimum=1)
+            max_proposals = _validate.count(max_proposals, "max_proposals", minimum=1,
+                                            maximum=MAX_PROPOSALS)     # as RejectionSampler
         self.target = target
         self.support = (lo, hi)
         self.requested_efficiency = requested

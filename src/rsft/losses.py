@@ -105,6 +105,23 @@ def _as_weights(weights, n, dtype):
     return w
 
 
+def _zero_weight_rows_cleared(w, *arrays):
+    """Copies of ``arrays`` (None stays None) with the rows of zero weight set to 0, or None
+    when no weight is 0. A finite input whose term overflows (``(1e200)^2``, a logit gap of
+    2e308) times a zero weight is ``0 * inf = NaN``; a zero-weight term is exactly 0, and with
+    zero rows the kernels give exactly that (called only when a total is not finite)."""
+    zero = w == 0.0
+    if not zero.any():
+        return None
+    out = []
+    for a in arrays:
+        if a is not None:
+            a = a.copy()
+            a[zero] = 0.0
+        out.append(a)
+    return out
+
+
 def _check_finite(**arrays):
     """Raise for the first array holding NaN or infinity (called when a total is not finite)."""
     for name, a in arrays.items():
@@ -172,11 +189,19 @@ class _Elementwise(Loss):
         empty2 = _EMPTY[dt][1]
         per = np.empty(pred.shape, dt) if self.reduction == "none" else None
         grad = np.empty(pred.shape, dt) if want_grad else None
-        total = getattr(_backend.kernels(self.backend), self._kernel_name)(
-            p2, t2, w, scale, empty2 if per is None else per.reshape(n, -1),
-            empty2 if grad is None else grad.reshape(n, -1), self._threads_for(p2.size))
+        kernel = getattr(_backend.kernels(self.backend), self._kernel_name)
+
+        def run(p2, t2):
+            return kernel(p2, t2, w, scale, empty2 if per is None else per.reshape(n, -1),
+                          empty2 if grad is None else grad.reshape(n, -1),
+                          self._threads_for(p2.size))
+
+        total = run(p2, t2)
         if not math.isfinite(total):
             _check_finite(pred=pred, target=target, weights=w)
+            cleared = _zero_weight_rows_cleared(w, p2, t2)
+            if cleared is not None:
+                total = run(*cleared)
         return self._reduced(total, per, count), grad
 
 
@@ -293,4 +318,10 @@ class SoftmaxCrossEntropy(Loss):
                    self._threads_for(z.size))
         if not math.isfinite(total):
             _check_finite(pred=z, target=None if labels else tgt, weights=w)
+            cleared = _zero_weight_rows_cleared(w, z, None if labels else tgt)
+            if cleared is not None:
+                z, cleared_tgt = cleared
+                total = fn(z, tgt if labels else cleared_tgt, w, scale,
+                           e1 if per is None else per, e2 if grad is None else grad,
+                           self._threads_for(z.size))
         return self._reduced(total, per, denom), grad

@@ -178,8 +178,8 @@ def hat_table(xs, ys, slopes, lo, hi, flat_drop):
         squeeze.append(a)
         squeeze_total += a
     return (np.array(table).reshape(len(rows), PIECE_LEN), np.array(area), np.array(cross),
-            np.array([r[7] for r in rows], dtype=np.int64), np.array(squeeze), hat_total,
-            squeeze_total, shift)
+            np.array([r[7] for r in rows], dtype=np.int64), np.array(squeeze),
+            float(hat_total), float(squeeze_total), float(shift))   # floats, as the twin's
 
 
 def hat_finish(table, area):
