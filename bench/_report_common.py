@@ -1,4 +1,4 @@
-"""What bench/report.py and bench/report_optim.py share: reading the JSON, ratios, targets."""
+"""What the bench reports share: reading the JSON, ratios, table cells, targets."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,22 @@ import os
 def ratio(a, b):
     """a / b, or None when either is missing or b is zero."""
     return None if a is None or b is None or b == 0 else a / b
+
+
+def fmt_seconds(v):
+    """A time in seconds for a table cell: us, ms or s; "-" when missing."""
+    if v is None:
+        return "-"
+    if v < 1e-3:
+        return f"{v * 1e6:.1f} us"
+    if v < 1:
+        return f"{v * 1e3:.2f} ms"
+    return f"{v:.2f} s"
+
+
+def fmt_ratio(v):
+    """A ratio for a table cell ("1.23x"); "-" when missing."""
+    return "-" if v is None else f"{v:.2f}x"
 
 
 def load(argv, doc, prog):
@@ -58,3 +74,12 @@ def print_figures(figures, width):
         val = "-" if v is None else f"{what} = {v:.2f}x" + (
             f" [{vmed:.2f}x]" if vmed is not None else "")
         print(f"  [ figure] {label:<{width}} {val}")
+
+
+def finish(status, failed, width):
+    """End a report: name the benchmarks whose result checks failed, draw the closing rule and
+    return the exit status (1 if a measured target was missed or a result was wrong)."""
+    if failed:
+        print(f"  WARNING: result checks failed for {failed}")
+    print("=" * width)
+    return 1 if failed else status

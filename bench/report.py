@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from _report_common import check_targets, load, print_figures, ratio
+from _report_common import (check_targets, finish, fmt_ratio, fmt_seconds, load,
+                            print_figures, ratio)
 
 KIND_ORDER = ["rsft_cython", "rsft_numpy", "numba", "scipy_pinv", "scipy_pinv_setup",
               "python_loop", "rng_floor"]
@@ -38,20 +39,6 @@ def _fmt_ns(v):
     if v >= 1e5:
         return f"{v:,.0f}"
     return f"{v:.2f}" if v < 100 else f"{v:.1f}"
-
-
-def _fmt_s(v):
-    if v is None:
-        return "-"
-    if v < 1e-3:
-        return f"{v * 1e6:.1f} us"
-    if v < 1:
-        return f"{v * 1e3:.1f} ms"
-    return f"{v:.2f} s"
-
-
-def _fmt_ratio(v):
-    return "-" if v is None else f"{v:.2f}x"
 
 
 class Row:
@@ -126,11 +113,11 @@ def main(argv):
             meds[(g, r.kind)] = ns_med
             chk = {True: "ok", False: "FAILED", None: "?"}[r.check_ok]
             if r.kind == "scipy_pinv_setup":
-                tcol = f"setup {_fmt_s(r.t_min)}"
+                tcol = f"setup {fmt_seconds(r.t_min)}"
             else:
-                tcol = _fmt_s(r.time_at_n("min"))
+                tcol = fmt_seconds(r.time_at_n("min"))
             print(f"  {r.label:<24} {_fmt_ns(ns_min):>13} {_fmt_ns(ns_med):>13} {tcol:>15}"
-                  f" {_fmt_ratio(ratio(ns_min, ref_np)):>12} {_fmt_ratio(ratio(ns_min, ref_fl)):>8}"
+                  f" {fmt_ratio(ratio(ns_min, ref_np)):>12} {fmt_ratio(ratio(ns_min, ref_fl)):>8}"
                   f" {r.rounds if r.rounds is not None else '-':>6}  {chk}")
             if r.check_ok is False:
                 bad = {k: v for k, v in r.checks.items()
@@ -162,11 +149,8 @@ def main(argv):
     print_figures([(f"{g}: cython vs rsft numpy", both(speedup, g), "numpy/cython")
                    for g in ("W1", "W2", "W4")], 42)
     failed = [(g, r.label) for g in groups for r in groups[g] if r.check_ok is False]
-    if failed:
-        print(f"  WARNING: result checks failed for {failed}")
-    print("=" * 100)
     # speed is asserted here: exit status 1 when a target was measured and missed
-    return status
+    return finish(status, failed, 100)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-from _report_common import check_targets, load, print_figures, ratio
+from _report_common import check_targets, finish, load, print_figures, ratio
 
 GROUP_TITLE = {
     "LC1": "LC1  Normal(0, 1)",
@@ -108,10 +108,7 @@ def main(argv):
                 ("LC4: built per target vs PINV", pair("LC4", "lcs_cython", "scipy_pinv"),
                  "rsft/PINV")]
     print_figures(figures, 52)
-    if failed:
-        print(f"  WARNING: result checks failed for {failed}")
-    print("=" * 100)
-    return status
+    return finish(status, failed, 100)
 
 
 if __name__ == "__main__":

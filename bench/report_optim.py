@@ -13,27 +13,14 @@ from __future__ import annotations
 
 import sys
 
-from _report_common import check_targets, load, print_figures, ratio
+from _report_common import (check_targets, finish, fmt_ratio, fmt_seconds, load,
+                            print_figures, ratio)
 
 KINDS = ["rsft_cython_1t", "rsft_cython_2t", "rsft_numpy", "torch_1t", "torch_2t",
          "memory_floor"]
 LABELS = ["cython 1t", "cython 2t", "numpy", "torch 1t", "torch 2t", "mem floor"]
 
 
-def _fmt_t(v):
-    if v is None:
-        return "-"
-    if v < 1e-3:
-        return f"{v * 1e6:.1f} us"
-    if v < 1:
-        return f"{v * 1e3:.2f} ms"
-    return f"{v:.2f} s"
-
-
-
-
-def _fmt_r(v):
-    return "-" if v is None else f"{v:.2f}x"
 
 
 def main(argv):
@@ -72,11 +59,11 @@ def main(argv):
         print("  " + "-" * (len(hdr) - 2))
         for n in sorted(rows):
             r = {k: rows[n].get(k, (None, None))[0] for k in KINDS}
-            print(f"  {n:>9.0e} " + " ".join(f"{_fmt_t(r[k]):>10}" for k in KINDS)
-                  + f" {_fmt_r(ratio(r['rsft_numpy'], r['rsft_cython_1t'])):>10}"
-                  + f" {_fmt_r(ratio(r['torch_1t'], r['rsft_cython_1t'])):>10}"
-                  + f" {_fmt_r(ratio(r['rsft_cython_1t'], r['rsft_cython_2t'])):>8}"
-                  + f" {_fmt_r(ratio(r['torch_2t'], r['rsft_cython_2t'])):>10}")
+            print(f"  {n:>9.0e} " + " ".join(f"{fmt_seconds(r[k]):>10}" for k in KINDS)
+                  + f" {fmt_ratio(ratio(r['rsft_numpy'], r['rsft_cython_1t'])):>10}"
+                  + f" {fmt_ratio(ratio(r['torch_1t'], r['rsft_cython_1t'])):>10}"
+                  + f" {fmt_ratio(ratio(r['rsft_cython_1t'], r['rsft_cython_2t'])):>8}"
+                  + f" {fmt_ratio(ratio(r['torch_2t'], r['rsft_cython_2t'])):>10}")
 
     print()
     print("Targets (Adam float64; min times, median in brackets), anchored to what does not move:")
@@ -103,11 +90,8 @@ def main(argv):
         ("N=1e6: cython 2 threads vs 1 thread", both(10 ** 6, "rsft_cython_1t", "rsft_cython_2t"),
          "cy1/cy2"),
     ], 52)
-    if bad:
-        print(f"  WARNING: result checks failed for {bad}")
-    print("=" * 118)
     # speed is asserted here: exit status 1 when a target was measured and missed
-    return status or (1 if bad else 0)
+    return finish(status, bad, 118)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import math
 import os
-import zlib
 
 import numpy as np
 import pytest
 
 import rsft
+from _timing import seed_for, time_with_fresh_rng
 
 N = int(float(os.environ.get("RSFT_BENCH_N", "1000000")))
 if N < 1000:
@@ -93,17 +93,9 @@ GROUPS = {
 }
 
 
-def _seed(*parts) -> int:
-    return zlib.crc32(repr(parts).encode())
-
-
-def _fresh_rng(seed):
-    return lambda: ((np.random.default_rng(seed),), {})
-
 
 def _run(benchmark, fn, seed, *, rounds=ROUNDS):
-    return benchmark.pedantic(fn, setup=_fresh_rng(seed), rounds=rounds, iterations=1,
-                              warmup_rounds=WARMUP)
+    return time_with_fresh_rng(benchmark, fn, seed, rounds=rounds, warmup_rounds=WARMUP)
 
 
 def moment_checks(x, mean, var):
@@ -143,7 +135,7 @@ def test_lcs(benchmark, group, backend):
     def fn(rng):
         return s.sample_with_stats(N, rng)
 
-    x, st = _run(benchmark, fn, _seed(group, "lcs"),
+    x, st = _run(benchmark, fn, seed_for(group, "lcs"),
                  rounds=ROUNDS if backend == "cython" else ROUNDS_SLOW)
     checks = moment_checks(x, mean, var)
     checks["evaluations_ok"] = st.n_evaluated <= (1.0 - s.requested_efficiency) * 1.5 * N + 1000
@@ -161,7 +153,7 @@ def test_lcs_setup(benchmark, group):
     def fn(rng):
         return rsft.LogConcaveSampler(target, **kw)
 
-    s = _run(benchmark, fn, _seed(group, "lcs-setup"), rounds=ROUNDS_SETUP)
+    s = _run(benchmark, fn, seed_for(group, "lcs-setup"), rounds=ROUNDS_SETUP)
     checks = moment_checks(s.sample(20_000, rng=1), mean, var)
     record(benchmark, kind="lcs_setup", n_accepted=0, checks=checks,
            n_setup_evaluations=s.n_setup_evaluations)
@@ -180,7 +172,7 @@ def test_lcs_w4(benchmark):
             n_eval += st.n_evaluated + s.n_setup_evaluations
         return out, n_eval
 
-    x, n_eval = _run(benchmark, fn, _seed("LC4", "lcs"), rounds=ROUNDS_SLOW)
+    x, n_eval = _run(benchmark, fn, seed_for("LC4", "lcs"), rounds=ROUNDS_SLOW)
     checks = moment_checks(x - np.repeat(MUS, N_PER), 0.0, 1.0)
     record(benchmark, kind="lcs_cython", n_accepted=x.size, checks=checks,
            n_evaluated=n_eval, setup_included=True)
@@ -211,7 +203,7 @@ def test_scipy(benchmark, sampling, group, method):
     def fn(rng):
         return gen.rvs(N, random_state=rng)
 
-    x = _run(benchmark, fn, _seed(group, method))
+    x = _run(benchmark, fn, seed_for(group, method))
     record(benchmark, kind=f"scipy_{method}", n_accepted=x.size,
            checks=moment_checks(x, mean, var))
 
@@ -225,7 +217,7 @@ def test_scipy_setup(benchmark, sampling, group, method):
     def fn(rng):
         return _scipy_make(sampling, method, group, rng)
 
-    gen = _run(benchmark, fn, _seed(group, method, "setup"), rounds=ROUNDS_SETUP)
+    gen = _run(benchmark, fn, seed_for(group, method, "setup"), rounds=ROUNDS_SETUP)
     record(benchmark, kind=f"scipy_{method}_setup", n_accepted=0,
            checks=moment_checks(gen.rvs(20_000), mean, var))
 
@@ -244,6 +236,6 @@ def test_scipy_w4(benchmark, sampling, method):
             out[i * N_PER:(i + 1) * N_PER] = gen.rvs(N_PER)
         return out
 
-    x = _run(benchmark, fn, _seed("LC4", method), rounds=ROUNDS_SLOW)
+    x = _run(benchmark, fn, seed_for("LC4", method), rounds=ROUNDS_SLOW)
     record(benchmark, kind=f"scipy_{method}", n_accepted=x.size,
            checks=moment_checks(x - np.repeat(MUS, N_PER), 0.0, 1.0), setup_included=True)

@@ -18,14 +18,13 @@ in one run (target: softmax cross-entropy, cython >= 2x numpy).
 """
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
 from scipy.special import logsumexp
 
 from rsft.losses import MSE, SoftmaxCrossEntropy
 from rsft.models import LinearRegression
+from _timing import seed_for
 
 N = 100_000
 D = 100
@@ -34,10 +33,6 @@ ROUNDS = 20
 WARMUP = 2
 BACKENDS = ["cython", "numpy"]
 TOL = 1e-12          # relative tolerance of the value and gradient checks (float64)
-
-
-def _seed(*parts) -> int:
-    return zlib.crc32(repr(parts).encode())
 
 
 def _run(benchmark, fn, rounds=ROUNDS):
@@ -71,7 +66,7 @@ def torch_mod():
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def linear_data():
-    rng = np.random.default_rng(_seed("linear"))
+    rng = np.random.default_rng(seed_for("linear"))
     X = rng.normal(size=(N, D))
     w = rng.normal(size=D)
     b = 0.5
@@ -86,7 +81,7 @@ def linear_data():
 
 @pytest.fixture(scope="module")
 def ce_data():
-    rng = np.random.default_rng(_seed("ce"))
+    rng = np.random.default_rng(seed_for("ce"))
     z = 3.0 * rng.normal(size=(N, K))
     y = rng.integers(0, K, N)
     lse = logsumexp(z, axis=1)

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import math
 import os
-import zlib
 
 import numpy as np
 import pytest
 
 import rsft
+from _timing import seed_for, time_with_fresh_rng
 
 # --------------------------------------------------------------------------------------------
 # Sizes and bench settings
@@ -76,19 +76,9 @@ def w4_log_m(mu: float) -> float:
 M_W4 = np.exp(np.array([w4_log_m(m) for m in MUS]))
 
 
-def _seed(*parts) -> int:
-    """A fixed seed per benchmark (stable across runs, unlike hash())."""
-    return zlib.crc32(repr(parts).encode())
-
-
-def _fresh_rng(seed):
-    """pedantic setup: a fresh Generator per round, made outside the timed call."""
-    return lambda: ((np.random.default_rng(seed),), {})
-
 
 def _run(benchmark, fn, seed, *, rounds=ROUNDS):
-    return benchmark.pedantic(fn, setup=_fresh_rng(seed), rounds=rounds, iterations=1,
-                              warmup_rounds=WARMUP)
+    return time_with_fresh_rng(benchmark, fn, seed, rounds=rounds, warmup_rounds=WARMUP)
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,7 +225,7 @@ def test_rsft(benchmark, wl, backend):
     def fn(rng):
         return sampler.sample(N, rng)
 
-    seed = _seed(wl, "rsft")  # same seed for both backends: same samples expected
+    seed = seed_for(wl, "rsft")  # same seed for both backends: same samples expected
     x = _run(benchmark, fn, seed)
     checks = sample_checks(wl, x, N)
     _, _, _, M, log_m = TRUTH[wl]
@@ -264,7 +254,7 @@ def test_rsft_w4(benchmark, backend):
             out[i * N_PER:(i + 1) * N_PER] = s.sample(N_PER, rng)
         return out
 
-    x = _run(benchmark, fn, _seed("W4", "rsft"))
+    x = _run(benchmark, fn, seed_for("W4", "rsft"))
     checks = sample_checks("W4", x, N_PER * N_TARGETS)
     # log M of the per-target samplers, untimed (extremes and middle)
     bad = []
@@ -289,7 +279,7 @@ def test_python_loop(benchmark, wl):
     def fn(rng):
         return loop(N_PY, rng)
 
-    out, proposed = _run(benchmark, fn, _seed(wl, "py"))
+    out, proposed = _run(benchmark, fn, seed_for(wl, "py"))
     x = np.asarray(out, dtype=np.float64)
     checks = sample_checks(wl, x, N_PY)
     record(benchmark, kind="python_loop", backend="python", n_accepted=len(x), checks=checks,
@@ -308,7 +298,7 @@ def test_python_loop_w4(benchmark):
             out.extend(xs)
         return out
 
-    x = np.asarray(_run(benchmark, fn, _seed("W4", "py")), dtype=np.float64)
+    x = np.asarray(_run(benchmark, fn, seed_for("W4", "py")), dtype=np.float64)
     checks = sample_checks("W4", x, N_PY_PER * N_TARGETS)
     record(benchmark, kind="python_loop", backend="python", n_accepted=len(x), checks=checks,
            scale=N_PER / N_PY_PER)
@@ -332,7 +322,7 @@ def test_rng_floor(benchmark, wl):
         def fn(rng):
             return rng.standard_normal(k), rng.random(k)
 
-    a, u = _run(benchmark, fn, _seed(wl, "floor"))
+    a, u = _run(benchmark, fn, seed_for(wl, "floor"))
     checks = {"n_ok": a.shape == (k,) and u.shape == (k,)}
     if wl == "W2":
         checks.update(moment_checks(a, 0.5, 1.0 / 12.0, "prop_"))
@@ -396,7 +386,7 @@ def test_scipy_pinv_setup(benchmark, pinv_cls, wl):
     def fn(rng):
         return _pinv_make(pinv_cls, wl, rng)
 
-    gen = _run(benchmark, fn, _seed(wl, "pinv-setup"))
+    gen = _run(benchmark, fn, seed_for(wl, "pinv-setup"))
     x = gen.rvs(10_000)
     checks = sample_checks(wl, x, 10_000)
     record(benchmark, kind="scipy_pinv_setup", backend="scipy", n_accepted=0, checks=checks)
@@ -405,12 +395,12 @@ def test_scipy_pinv_setup(benchmark, pinv_cls, wl):
 @pytest.mark.parametrize("wl", ["W1", "W2", "W3"])
 def test_scipy_pinv(benchmark, pinv_cls, wl):
     benchmark.group = wl
-    gen = _pinv_make(pinv_cls, wl, np.random.default_rng(_seed(wl, "pinv")))
+    gen = _pinv_make(pinv_cls, wl, np.random.default_rng(seed_for(wl, "pinv")))
 
     def fn(rng):
         return gen.rvs(N, random_state=rng)
 
-    x = _run(benchmark, fn, _seed(wl, "pinv"))
+    x = _run(benchmark, fn, seed_for(wl, "pinv"))
     checks = sample_checks(wl, x, N)
     record(benchmark, kind="scipy_pinv", backend="scipy", n_accepted=len(x), checks=checks)
 
@@ -426,7 +416,7 @@ def test_scipy_pinv_w4(benchmark, pinv_cls):
             out[i * N_PER:(i + 1) * N_PER] = gen.rvs(N_PER)
         return out
 
-    x = _run(benchmark, fn, _seed("W4", "pinv"), rounds=ROUNDS_SLOW)
+    x = _run(benchmark, fn, seed_for("W4", "pinv"), rounds=ROUNDS_SLOW)
     checks = sample_checks("W4", x, N_PER * N_TARGETS)
     record(benchmark, kind="scipy_pinv", backend="scipy", n_accepted=len(x), checks=checks,
            setup_included=True)
@@ -517,7 +507,7 @@ def test_numba(benchmark, nb_kernels, wl):
             out = np.empty(N)
             return out, k(N, rng, M_W1, out)
 
-    x, proposed = _run(benchmark, fn, _seed(wl, "numba"))
+    x, proposed = _run(benchmark, fn, seed_for(wl, "numba"))
     checks = sample_checks(wl, x, N)
     checks.update(proposals_check(proposed, N, TRUTH[wl][3]))
     record(benchmark, kind="numba", backend="numba", n_accepted=len(x), checks=checks)
@@ -535,6 +525,6 @@ def test_numba_w4(benchmark, nb_kernels):
             k(N_PER, rng, mu, M, out[i * N_PER:(i + 1) * N_PER])
         return out
 
-    x = _run(benchmark, fn, _seed("W4", "numba"))
+    x = _run(benchmark, fn, seed_for("W4", "numba"))
     checks = sample_checks("W4", x, N_PER * N_TARGETS)
     record(benchmark, kind="numba", backend="numba", n_accepted=len(x), checks=checks)
