@@ -39,9 +39,36 @@ def check_support(target, proposal):
             "support contains the target's")
 
 
-def _stationary_poly(row, abs_signs):
-    """Numerator polynomial (in y = x - center) of g'(x) on an interval with fixed |.| signs."""
-    parts = _program.derivative_parts(row, abs_signs)
+def _row_scale(row):
+    """The length over which ``g`` of ``row`` varies (its narrowest quadratic or Student-t term),
+    rounded to a power of two; 1 when it has neither.
+
+    The stationary polynomial is written in ``z = (x - center) / h`` with this ``h``: in ``y``
+    its coefficients hold ``1/s^2`` and ``1/s^4`` for a scale ``s``, which overflow (or
+    underflow) for ``s`` far from 1 (``Normal(0, 1e-100)`` over ``StudentT(1, 0, 1e-100)``
+    lost its roots and gave ``log M`` at ``x = 0`` instead of ``x = +-s``). A power of two keeps
+    every substitution and normalisation below exact, so ordinary scales give the same bits as
+    the plain polynomial in ``y``.
+    """
+    lengths = [1.0 / math.sqrt(2.0 * abs(row[Row.QUAD_COEF]))] if row[Row.QUAD_COEF] else []
+    lengths += [1.0 / math.sqrt(row[kk]) for coef, _, kk in _program.TLOG_SLOTS if row[coef]]
+    lengths = [h for h in lengths if 0.0 < h < math.inf]
+    return math.ldexp(1.0, round(math.log2(min(lengths)))) if lengths else 1.0
+
+
+def _stationary_poly(row, abs_signs, h):
+    """The numerator of ``g'(x)`` over the common denominator, on an interval with fixed |.|
+    signs, as a polynomial in ``z = (x - center) / h`` (``h`` a power of two, see
+    :func:`_row_scale`), times a positive power of two: it has the sign and the roots of
+    ``g'``."""
+    powers = h ** np.arange(3)             # y = h z: coefficient k gains h**k (degree <= 2)
+    parts = []
+    for num, den in _program.derivative_parts(row, abs_signs):
+        num, den = num * powers[:num.shape[0]], den * powers[:den.shape[0]]
+        # num_i / den_i is unchanged by a common factor; 2**-e keeps den_i's largest
+        # coefficient in [0.5, 1), so the products below neither overflow nor underflow
+        e = math.frexp(float(np.max(np.abs(den))))[1]
+        parts.append((np.ldexp(num, -e), np.ldexp(den, -e)))
     total = np.array([0.0])
     for i, (num, _) in enumerate(parts):
         term = num
@@ -52,25 +79,52 @@ def _stationary_poly(row, abs_signs):
     return P.polytrim(total, tol=0.0)
 
 
+def _all_roots(poly):
+    """Every complex root of ``poly`` (coefficients low to high, degree >= 1, nonzero leading
+    coefficient).
+
+    ``polyroots`` divides by the leading coefficient, which overflows when the coefficients
+    span more than the double range (``Normal(-1e6, 1e-150)`` over ``StudentT(2, 0, 3)``:
+    ``1e10`` next to ``1e-312``). Then the roots are found in ``w = z / 2**e``, with ``2**e``
+    near the largest root's magnitude bound ``max_k |c_k / c_n|^(1 / (n - k))``: the monic
+    polynomial in ``w`` has coefficients of at most about 1, computed from the exponents (no
+    overflow), and ``z = 2**e w``. Roots far smaller than the largest lose their digits there;
+    the caller's Newton polish on ``poly`` restores them.
+    """
+    cn = poly[-1]
+    with np.errstate(all="ignore"):
+        if np.all(np.isfinite(poly / cn)):
+            return P.polyroots(poly)
+    n = poly.shape[0] - 1
+    mn, en = math.frexp(cn)
+    bounds = [(math.frexp(c)[1] - en) / (n - k) for k, c in enumerate(poly[:-1]) if c != 0.0]
+    e = round(max(bounds))
+    monic = [math.ldexp(math.frexp(c)[0] / mn, math.frexp(c)[1] - en + e * (k - n))
+             for k, c in enumerate(poly[:-1])] + [1.0]
+    w = P.polyroots(np.array(monic))
+    return np.ldexp(w.real, e) + 1j * np.ldexp(w.imag, e)
+
+
 def _real_roots(poly, lo, hi):
     """Real roots of ``poly`` (coefficients low to high) in the open interval (lo, hi)."""
     if poly.shape[0] <= 1:
         return []
-    roots = P.polyroots(poly)
+    roots = _all_roots(poly)
     dpoly = P.polyder(poly)
     out = []
     for r in roots:
         if abs(r.imag) > 1e-6 * (1.0 + abs(r.real)):
             continue
         y = r.real
-        for _ in range(3):  # Newton polish
-            d = P.polyval(y, dpoly)
-            if d == 0.0 or not math.isfinite(d):
-                break
-            y_new = y - P.polyval(y, poly) / d
-            if not math.isfinite(y_new):
-                break
-            y = y_new
+        with np.errstate(all="ignore"):         # far roots: their values may overflow
+            for _ in range(3):  # Newton polish
+                d = P.polyval(y, dpoly)
+                if d == 0.0 or not math.isfinite(d):
+                    break
+                y_new = y - P.polyval(y, poly) / d
+                if not math.isfinite(y_new):
+                    break
+                y = y_new
         if lo < y < hi:
             out.append(y)
     return out
@@ -86,6 +140,7 @@ def _candidates(row):
             return ends + [min(max(v - row[Row.LIN_COEF] / (2.0 * row[Row.QUAD_COEF]), lo), hi)]
         return ends or [v]        # (constant on the whole line when there is no end)
     cands = []
+    h = _row_scale(row)
     points = [lo] + [k for k in _program.kinks(row) if lo < k < hi] + [hi]
     for a, b in zip(points[:-1], points[1:]):
         if math.isfinite(a) and math.isfinite(b):
@@ -97,8 +152,8 @@ def _candidates(row):
         else:
             mid = v
         signs = [1.0 if mid > row[at] else -1.0 for _, at in _program.ABS_SLOTS]
-        poly = _stationary_poly(row, signs)
-        cands += [y + v for y in _real_roots(poly, a - v, b - v)]
+        poly = _stationary_poly(row, signs, h)
+        cands += [v + h * z for z in _real_roots(poly, (a - v) / h, (b - v) / h)]
         if poly.shape[0] == 1 and poly[0] == 0.0:   # g constant on (a, b)
             cands.append(mid)
         cands += [p for p in (a, b) if math.isfinite(p)]
@@ -205,11 +260,23 @@ def _scan_interval(proposal, bounds):
     return inner_lo, inner_hi, outer, outside
 
 
+def _grid(lo, hi, n):
+    """``n`` evenly spaced points from ``lo`` to ``hi``: ``np.linspace``, except when ``hi - lo``
+    overflows (e.g. bounds ``(-1e308, 1e308)``), where linspace gives NaN points; then the
+    weighted means ``(1 - t) lo + t hi``, which cannot overflow."""
+    if math.isfinite(hi - lo):
+        return np.linspace(lo, hi, n)
+    t = np.linspace(0.0, 1.0, n)
+    return (1.0 - t) * lo + t * hi
+
+
 def find_log_M(logp, proposal, bounds=None):
     """See :func:`rsft.find_log_M` (the public wrapper checks the arguments)."""
     def g(x):
         """``log p - log q`` at ``x`` and its rounding scale ``|log p| + |log q|``."""
-        with np.errstate(invalid="ignore"):
+        # the scan goes out to 2**40 scales, where densities overflow or underflow by design:
+        # no RuntimeWarning for points the caller never asked about
+        with np.errstate(all="ignore"):
             lp = logp(x)
             lq = proposal.logpdf(x)
             out = lp - lq
@@ -225,7 +292,7 @@ def find_log_M(logp, proposal, bounds=None):
 
     lo, hi, outer, outside = _scan_interval(proposal, bounds)
     g(np.concatenate(outside))          # raises where the target is positive beyond q's support
-    x = np.linspace(lo, hi, _SCAN_POINTS)
+    x = _grid(lo, hi, _SCAN_POINTS)
     values, _ = g(x)
     i = int(np.argmax(values))
     best, x_best = float(values[i]), float(x[i])
@@ -250,10 +317,14 @@ def find_log_M(logp, proposal, bounds=None):
     # zoom: rescan the interval between the best point's neighbours, a few times
     a, b = x[max(i - 1, 0)], x[min(i + 1, x.size - 1)]
     for _ in range(_ZOOM_STEPS):
-        z = np.linspace(a, b, _ZOOM_POINTS)
+        z = _grid(a, b, _ZOOM_POINTS)
         vz, _ = g(z)
         j = int(np.argmax(vz))
         if vz[j] > best:
             best, x_best = float(vz[j]), float(z[j])
         a, b = z[max(j - 1, 0)], z[min(j + 1, z.size - 1)]
+    if best == math.inf:                # the zoom reached a point where p/q is infinite
+        raise NoEnvelopeError(
+            f"no finite envelope: log p - log q is +inf at x = {x_best!r} (the target density "
+            "is unbounded there, or the proposal's is zero); no M satisfies p <= M q")
     return best + FIND_MARGIN * (1.0 + abs(best)), x_best
