@@ -38,7 +38,7 @@ def test_schedule_bad_arguments(bad):
 
 
 def test_schedule_bad_t_and_bad_callable():
-    with pytest.raises(ValueError, match="t >= 0"):
+    with pytest.raises(ValueError, match=r"t in \[0, 2\*\*62\]"):
         StepLR(1.0, 2)(-1)
     p = np.zeros(2)
     opt = O.SGD(p, lr=lambda t: float("nan") if t == 1 else 0.1)
@@ -76,7 +76,7 @@ def test_linear_warmup_is_torch_linear_lr():
 def test_linear_warmup_of_a_callable_and_its_checks():
     w = LinearWarmup(lambda t: 1.0 / (t + 1), 2)
     assert [w(t) for t in range(3)] == [0.5, 0.5, 1.0 / 3]
-    with pytest.raises(ValueError, match="t >= 0"):
+    with pytest.raises(ValueError, match=r"t in \[0, 2\*\*62\]"):
         w(-1)
     with pytest.raises(ValueError, match=r"warmed-up schedule's value \(at t=0\)"):
         LinearWarmup(lambda t: float("nan"), 2)(0)

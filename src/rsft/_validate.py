@@ -126,6 +126,10 @@ def count(n, name="n", *, minimum=0, maximum=None):
     return n
 
 
+#: the largest step count anywhere in rsft (an optimizer's counter, a state_dict's, a schedule's
+#: parameters and arguments): a 64-bit counter with room to grow, and exact as a float64 ratio
+MAX_STEPS = 2 ** 62
+
 #: the largest ``n_threads`` accepted anywhere in rsft (a fixed limit, the same on every machine:
 #: a typo such as ``n_threads=10**6`` is refused instead of asking the OS for that many threads)
 MAX_THREADS = 256

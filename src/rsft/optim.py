@@ -51,7 +51,7 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Lion",
            "WarmupCosine"]
 
 #: the largest step count a state_dict may carry (a 64-bit counter with room to grow)
-MAX_STEPS = 2 ** 62
+MAX_STEPS = _validate.MAX_STEPS
 
 #: arrays smaller than this are updated on one thread whatever ``n_threads`` says (see
 #: rsft._blocks.PARALLEL_MIN_ELEMENTS); results do not depend on it.

@@ -26,13 +26,13 @@ def _rate(x, name):
 
 
 def _steps(x, name):
-    """A number of steps: an integer >= 1."""
-    return _validate.count(x, name, minimum=1)
+    """A number of steps: an integer in [1, 2**62] (rsft's largest step count)."""
+    return _validate.count(x, name, minimum=1, maximum=_validate.MAX_STEPS)
 
 
 def _warmup_steps(x, name):
-    """A number of warmup steps: an integer >= 0 (0: no warmup)."""
-    return _validate.count(x, name)
+    """A number of warmup steps: an integer in [0, 2**62] (0: no warmup)."""
+    return _validate.count(x, name, maximum=_validate.MAX_STEPS)
 
 
 def _schedule(x, name):
@@ -47,9 +47,12 @@ def _fraction(x, name):
 
 
 def _step_index(t):
-    """The step count a schedule is evaluated at (an integer >= 0; anything else ValueError)."""
-    if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
-        raise ValueError(f"a schedule is evaluated at a step count t >= 0 (an integer), got {t!r}")
+    """The step count a schedule is evaluated at (an integer in [0, 2**62], rsft's largest step
+    count; anything else ValueError)."""
+    if (isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0
+            or t > _validate.MAX_STEPS):
+        raise ValueError("a schedule is evaluated at a step count t in [0, 2**62] (an integer), "
+                         f"got {t!r}")
     return int(t)
 
 
