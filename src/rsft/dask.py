@@ -96,6 +96,9 @@ def sample_array(sampler, n, chunks, rng=None):
     bounds = _blocks.block_bounds(n, chunks)
     if not bounds:
         return da.zeros((0,), dtype=np.float64, chunks=(chunks,))
+    refuse_hopeless = getattr(sampler, "_refuse_hopeless_blocks", None)
+    if refuse_hopeless is not None:     # a hopeless budget fails now, as in one process
+        refuse_hopeless(bounds)
     children = _blocks.child_generators(rng, len(bounds))
     sampler_node = dask.delayed(sampler, pure=True)
     blocks = [da.from_delayed(dask.delayed(_sample_block, pure=False)(sampler_node, stop - start,
@@ -231,7 +234,12 @@ def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
 
 
 def _train(make_trainer, setting, rounds, rng):
-    return make_trainer(setting).fit(rounds, rng=rng)
+    trainer = make_trainer(setting)
+    if not callable(getattr(trainer, "fit", None)):
+        raise TypeError(f"make_trainer(setting) must return an rsft trainer (RSFTTrainer or "
+                        f"DensityTrainer); for setting {setting!r} it returned "
+                        f"{type(trainer).__name__}")
+    return trainer.fit(rounds, rng=rng)
 
 
 def map_trainings(make_trainer, grid, rounds, rng=None, *, scheduler=None):

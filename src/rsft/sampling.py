@@ -228,6 +228,13 @@ class RejectionSampler:
         if expected > budget:
             raise ProposalBudgetExceeded(0, 0, n, budget, expected_proposals=expected)
 
+    def _refuse_hopeless_blocks(self, bounds):
+        """The blocked stream's up-front check (before any child is spawned): its first block
+        is the longest, so if that one is hopeless the call fails at once, as one stream
+        would. ``rsft.dask.sample_array`` makes the same check when it builds its graph."""
+        first, stop = bounds[0]
+        self._refuse_hopeless(stop - first, self._budget(stop - first))
+
     def _logp(self, x):
         """Call the user's logpdf on a read-only chunk and check what it returns."""
         return _validate.logpdf_values(self._callable, x)
@@ -291,8 +298,7 @@ class RejectionSampler:
             stops = np.array([stop for _, stop in bounds], dtype=np.intp)
             budgets = np.array([self._budget(stop - start) for start, stop in bounds],
                                dtype=np.intp)
-            first, stop = bounds[0]            # the longest block
-            self._refuse_hopeless(stop - first, budgets[0])
+            self._refuse_hopeless_blocks(bounds)
             children = _blocks.child_generators(rng, len(bounds))
             props, accs, max_gs, x_maxs, statuses = kern.rejection_sample_blocks(
                 children, *args, stops, self._prior_rate, budgets, *options, out, n_threads or 1)
