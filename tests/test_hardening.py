@@ -4,6 +4,7 @@ once; what `numpy.random.default_rng` accepts works as `rng`."""
 
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -281,3 +282,78 @@ def test_shape_parameters_whose_lgamma_overflows_are_refused(make):
     with pytest.raises(ValueError, match=r"must be in \(0, 1e\+100\]"):
         make()
     assert np.all(np.isfinite(rsft.Gamma(1e100).sample(2, rng=0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Found by the property suite's second round (schedules, find_log_M, rsft.dask)
+# ---------------------------------------------------------------------------------------------
+#: sup over z of log N(z) - log Cauchy(z) = log(pi / sqrt(2 pi)) + log 2 - 1/2, at z = +-1
+NORMAL_OVER_CAUCHY = math.log(math.pi / math.sqrt(2 * math.pi)) + math.log(2.0) - 0.5
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-100, 1e-150, 1e150])
+def test_exact_log_m_is_scale_free(scale):
+    """log M of a pair depends on the ratio of its scales only; at 1e-100 the stationary
+    polynomial's coefficients overflowed and log M was the value at x = 0 (0.2258)."""
+    s = rsft.RejectionSampler(rsft.Normal(0, scale), rsft.StudentT(1, 0, scale))
+    assert s.log_M == pytest.approx(NORMAL_OVER_CAUCHY, rel=1e-9)
+    log_m, x = rsft.find_log_M(rsft.Normal(0, scale), rsft.StudentT(1, 0, scale))
+    assert log_m == pytest.approx(NORMAL_OVER_CAUCHY, rel=1e-5)
+    assert abs(x) == pytest.approx(scale, rel=1e-3)
+
+
+def test_exact_log_m_of_a_narrow_target_far_from_the_proposal():
+    """Coefficients 1e10 and 1e-312 in one stationary polynomial: LinAlgError before; now the
+    bound at the target's mode (the ratio peaks there, up to the margin)."""
+    target, proposal = rsft.Normal(-1e6, 1e-150), rsft.StudentT(2.0, 0.0, 3.0)
+    at_mode = float(target.logpdf(np.array([-1e6]))[0] - proposal.logpdf(np.array([-1e6]))[0])
+    log_m = rsft.RejectionSampler(target, proposal).log_M
+    assert at_mode <= log_m <= at_mode + 2e-10 * (1 + abs(at_mode))
+
+
+def test_find_log_m_refuses_an_infinite_ratio():
+    with pytest.raises(rsft.NoEnvelopeError, match=r"\+inf at x = 1.0"):
+        rsft.find_log_M(rsft.Beta(1, 0.5), rsft.StudentT(1, 0.666667, 0.298142))
+
+
+def test_find_log_m_on_the_whole_double_range_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_m, x = rsft.find_log_M(lambda x: -0.5 * x * x, rsft.Normal(0, 2),
+                                   bounds=(-1e308, 1e308))
+    exact = math.log(2.0) + 0.5 * math.log(2 * math.pi)
+    assert x == 0.0 and log_m == pytest.approx(exact + 1e-6 * (1 + exact), rel=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rsft.CosineLR(0.1, 10 ** 400),
+    lambda: rsft.StepLR(0.1, 2 ** 62 + 1),
+    lambda: rsft.WarmupCosine(0.1, 10 ** 30, 10 ** 31),
+    lambda: rsft.StepLR(0.1, 2)(10 ** 400),
+], ids=["cosine-t-max", "step-size", "warmup", "t"])
+def test_schedule_step_counts_beyond_2_62_are_refused(make):
+    """OverflowError 'int too large to convert to float' before."""
+    with pytest.raises(ValueError, match=r"2\*\*62|4611686018427387904"):
+        make()
+
+
+def test_dask_sample_array_refuses_a_hopeless_budget_as_one_process_does():
+    """The first (longest) block decides, before any child is spawned, not whichever failing
+    block a scheduler ran first."""
+    rdask = pytest.importorskip("rsft.dask")
+    s = rsft.RejectionSampler(rsft.Gamma(1.13, 1e150), rsft.StudentT(2.0, 0.0, 3.0))
+    with pytest.raises(rsft.ProposalBudgetExceeded) as one:
+        s.sample(265, 3, block_size=93)
+    with pytest.raises(rsft.ProposalBudgetExceeded) as graph:
+        rdask.sample_array(s, 265, 93, 3)
+    assert str(graph.value) == str(one.value)
+
+
+def test_dask_map_trainings_names_a_make_trainer_that_returns_no_trainer():
+    rdask = pytest.importorskip("rsft.dask")
+    with pytest.raises(TypeError, match="must return an rsft trainer"):
+        rdask.map_trainings(_not_a_trainer, [0.1], 1, 0, scheduler="sync")
+
+
+def _not_a_trainer(setting):
+    return setting

@@ -10,6 +10,9 @@
    backends, never another exception type and never NaN from finite input.
 3. Copies: every public object survives ``pickle`` and ``copy.deepcopy`` and then works like
    the original (build, use, copy, use both, compare); a state machine for the optimizers.
+4. The entry points without a backend: learning-rate schedules (values in their documented
+   range), ``find_log_M`` (its bound is consistent and never above the exact supremum) and
+   ``rsft.dask`` (equal to the in-process blocked calls), valid and invalid input.
 
 Each test runs a fixed number of derandomized examples (100-400, so the file stays within
 about 90 s on 2 cores); ``RSFT_FUZZ_EXAMPLES=n`` runs about ``n`` per public entry point
@@ -1729,3 +1732,206 @@ class OptimizerCopies(RuleBasedStateMachine):
 
 OptimizerCopies.TestCase.settings = settings(fuzz(40, entry_points=6), stateful_step_count=12)
 test_optimizer_copies_state_machine = OptimizerCopies.TestCase
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Schedules, find_log_M and rsft.dask: the public entry points without a backend
+# ---------------------------------------------------------------------------------------------
+SCHEDULE_KINDS = ["ConstantLR", "StepLR", "CosineLR", "InverseTimeLR", "LinearWarmup",
+                  "WarmupCosine"]
+_rates = st.one_of(st.floats(0, 10), st.sampled_from([0.0, 1e-300, 1e300]))
+
+
+@st.composite
+def schedule_cases(draw):
+    """A schedule with valid parameters, and the largest and smallest value it may give."""
+    kind = draw(st.sampled_from(SCHEDULE_KINDS))
+    lr = draw(_rates)
+    steps = st.integers(1, 10 ** 6)
+    if kind == "ConstantLR":
+        return rsft.ConstantLR(lr), lr, lr
+    if kind == "StepLR":
+        return rsft.StepLR(lr, draw(steps), draw(st.floats(0, 1))), 0.0, lr
+    if kind == "InverseTimeLR":
+        return rsft.InverseTimeLR(lr, draw(_rates)), 0.0, lr
+    eta_min = draw(st.floats(0, 1)) * lr
+    if kind == "CosineLR":
+        return rsft.CosineLR(lr, draw(steps), eta_min), eta_min, lr
+    if kind == "WarmupCosine":
+        warmup = draw(st.integers(0, 50))
+        total = warmup + draw(steps)
+        return rsft.WarmupCosine(lr, warmup, total, eta_min), 0.0, lr
+    inner, _, high = draw(schedule_cases().filter(lambda c: type(c[0]) is not rsft.LinearWarmup))
+    return rsft.LinearWarmup(inner, draw(st.integers(0, 50))), 0.0, high
+
+
+@fuzz(200, entry_points=6)
+@given(case=schedule_cases(), ts=st.lists(st.one_of(st.integers(0, 200),
+                                                    st.integers(0, 2 ** 62)), min_size=1,
+                                          max_size=8))
+def test_schedule_values(case, ts):
+    """Every value is a float in the schedule's documented range (no NaN, no overflow, for
+    step counts up to 2**62), equal for equal schedules, and the same after pickling."""
+    schedule, low, high = case
+    count(f"{type(schedule).__name__}(t)")
+    again = pickle.loads(pickle.dumps(schedule))
+    assert again == schedule and hash(again) == hash(schedule)
+    for t in ts:
+        v = schedule(t)
+        assert isinstance(v, float) and math.isfinite(v), (schedule, t, v)
+        # cosine arithmetic may round a value by an ulp across its bounds
+        assert low * (1 - 1e-12) <= v <= high * (1 + 1e-12), (schedule, t, v, low, high)
+        assert again(t) == v
+
+
+@fuzz(200, entry_points=6)
+@given(data=st.data(), kind=st.sampled_from(SCHEDULE_KINDS), slot=st.integers(0, 4))
+def test_schedule_bad_input(data, kind, slot):
+    """A bad parameter or step count: ValueError/TypeError naming it, never a NaN value."""
+    count(f"{kind}(bad parameter)")
+    good = {"ConstantLR": [0.1], "StepLR": [0.1, 3, 0.5], "CosineLR": [0.1, 10, 0.01],
+            "InverseTimeLR": [0.1, 0.5], "LinearWarmup": [0.1, 4],
+            "WarmupCosine": [0.1, 2, 10, 0.0]}[kind]
+    args = list(good)
+    slot = slot % (len(args) + 1)
+    t = 3
+    if slot == len(args):                   # the step count the schedule is called at
+        t = data.draw(st.one_of(bad_counts, st.sampled_from([-1, 2.0, "1", None])))
+        assume(not (isinstance(t, int) and not isinstance(t, bool) and t >= 0))
+    else:
+        args[slot] = data.draw(st.one_of(bad_numbers, bad_counts))
+    o = outcome(lambda: getattr(rsft, kind)(*args)(t))
+    check_refusal(o)
+    if not isinstance(o, Raised):
+        assert isinstance(o, float) and math.isfinite(o) and o >= 0, (kind, args, t, o)
+    elif slot == len(args):
+        assert issubclass(o.type, ValueError) and "step count" in o.message, o
+
+
+@fuzz(120, entry_points=2)
+@given(target=distributions(TARGET_KINDS), data=st.data())
+def test_find_log_M_bounds_the_ratio(target, data):
+    """find_log_M on a built-in pair: its point's ratio is below its bound by the stated
+    margin, the bound is never above the exact supremum plus that margin, and it refuses what
+    has no envelope (NoEnvelopeError, as the exact computation does)."""
+    count("find_log_M")
+    proposal = data.draw(proposals_for(target))
+    exact = outcome(lambda: rsft.RejectionSampler(target, proposal).log_M)
+    found = outcome(rsft.find_log_M, target, proposal)
+    check_refusal(found)
+    if isinstance(found, Raised):
+        assert issubclass(found.type, ValueError), found
+        return
+    log_M, x = found
+    assert math.isfinite(log_M) and math.isfinite(x), found
+    with np.errstate(all="ignore"):
+        g = float(target.logpdf(np.array([x]))[0] - proposal.logpdf(np.array([x]))[0])
+    margin = 1e-6 * (1 + abs(log_M))
+    assert g <= log_M and log_M - g <= 1.01 * margin + 1e-12, (target, proposal, found, g)
+    if not isinstance(exact, Raised) and math.isfinite(exact):
+        # a scan can miss a spike (documented) but never find more than the supremum
+        assert log_M <= exact + 1.01 * margin + 1e-9 * (1 + abs(exact)), (found, exact)
+
+
+@fuzz(120)
+@given(data=st.data(), slot=st.sampled_from(["target", "proposal", "bounds"]))
+def test_find_log_M_bad_input(data, slot):
+    count(f"find_log_M(bad {slot})")
+    target, proposal, bounds = _half_normal, rsft.Normal(0.0, 2.0), None
+    finite = True
+    if slot == "target":
+        target = BAD_CALLABLES.get(data.draw(st.sampled_from(sorted(BAD_CALLABLES))))
+        finite = target is not BAD_CALLABLES["nan"]
+    elif slot == "proposal":
+        proposal = data.draw(st.sampled_from(
+            [rsft.Beta(2, 3), rsft.Mixture([rsft.Normal(0, 1)], [1.0]), None, "Normal",
+             _half_normal, rsft.TruncatedNormal(0, 1, -1, 1), rsft.Uniform(0, 1e-300)]))
+    else:
+        bounds = data.draw(st.one_of(
+            st.sampled_from([(1.0, 0.0), (0.0, 0.0), (np.nan, 1.0), (1.0,), "ab", 3,
+                             (-1e308, 1e308), (5e-324, 1e-323), (0, 1j), (-np.inf, np.inf)]),
+            st.tuples(bad_numbers, bad_numbers)))
+        finite = isinstance(bounds, tuple) and _finite_values(*bounds)
+    o = outcome(rsft.find_log_M, target, proposal, bounds=bounds)
+    check_refusal(o)
+    if not isinstance(o, Raised) and finite:
+        assert not _nan_in(o), o
+
+
+def _dask_scheduler(draw):
+    import dask
+    return dask.config.set(scheduler=draw(st.sampled_from(["sync", "threads"])))
+
+
+@fuzz(60, entry_points=2)
+@given(data=st.data(), n=st.integers(0, 300), chunks=st.integers(1, 120), seed=seeds,
+       round=st.integers(0, 3))
+def test_dask_equals_in_process_blocks(data, n, chunks, seed, round):
+    """rsft.dask.sample_array and rsft.dask.accept (rows) against the in-process blocked
+    calls with the same blocks, on the synchronous or threaded scheduler, both backends."""
+    rdask = pytest.importorskip("rsft.dask")
+    backend = data.draw(st.sampled_from(BACKENDS))
+    try:
+        sampler = rsft.RejectionSampler(data.draw(distributions(["Normal", "Laplace", "Gamma"])),
+                                        rsft.StudentT(2.0, 0.0, 3.0), backend=backend)
+    except VALID:           # no envelope (Gamma with shape < 1 is unbounded at 0)
+        assume(False)
+    rows = data.draw(st.integers(0, 12))
+    rewards = np.random.default_rng(seed).integers(0, 4, (rows, 5)).astype(float)
+    acc = data.draw(acceptors(rows, rewards))
+    with _dask_scheduler(data.draw):
+        if data.draw(st.booleans()):
+            count("dask.sample_array")
+            got = outcome(lambda: rdask.sample_array(sampler, n, chunks,
+                                                     np.random.default_rng(seed)).compute())
+            want = outcome(sampler.sample, n, np.random.default_rng(seed), n_threads=1,
+                           block_size=chunks)
+        else:
+            count("dask.accept")
+            import dask.array as da
+            block = max(1, min(chunks, rows)) if rows else 1
+            got = outcome(lambda: rdask.accept(acc, da.from_array(rewards, chunks=(block, 5)),
+                                               np.random.default_rng(seed), round).compute())
+            want = outcome(lambda: acc.accept(rewards, np.random.default_rng(seed), round,
+                                              block_size=block, backend=backend).mask)
+    assert_same(got, want)
+    check_refusal(got)
+
+
+@fuzz(60)
+@given(data=st.data(), slot=st.sampled_from(["n", "chunks", "rng", "sampler", "rewards",
+                                             "grid", "rounds", "make_trainer"]))
+def test_dask_bad_input(data, slot):
+    rdask = pytest.importorskip("rsft.dask")
+    import dask.array as da
+    count(f"dask(bad {slot})")
+    sampler, n, chunks, rng = _safe_sampler(), 50, 16, 0
+    rewards = da.zeros((6, 4), chunks=(2, 4))
+    from rsft import _demos
+    grid, rounds, make_trainer = [0.1, 0.2], 2, _demos.bandit_trainer
+    if slot in ("n", "chunks", "rounds"):
+        value = data.draw(bad_counts)
+        n, chunks, rounds = (value if slot == s else v for s, v in
+                             (("n", n), ("chunks", chunks), ("rounds", rounds)))
+    elif slot == "rng":
+        rng = data.draw(st.sampled_from([-1, "x", 1.5, [1.5], object()]))
+    elif slot == "sampler":
+        sampler = data.draw(st.sampled_from([None, rsft.Normal(0, 1), rsft.TopK(2),
+                                             _safe_sampler(_half_normal, log_M=3.0)]))
+    elif slot == "rewards":
+        rewards = data.draw(st.sampled_from(
+            [da.zeros((6, 4), chunks=(4, 2)), da.zeros(6, chunks=2),
+             da.full((6, 4), np.nan, chunks=(2, 4)), np.zeros((6, 4)), None,
+             da.zeros((6, 4), chunks=((1, 5), (4,)))]))
+    elif slot == "grid":
+        grid = data.draw(st.sampled_from([None, 3, "ab", [], [math.nan]]))
+    else:
+        make_trainer = data.draw(st.sampled_from([None, lambda g: None, 3, _half_normal]))
+    with _dask_scheduler(data.draw):
+        if slot in ("n", "chunks", "rng", "sampler"):
+            o = outcome(lambda: rdask.sample_array(sampler, n, chunks, rng).compute())
+        elif slot == "rewards":
+            o = outcome(lambda: rdask.accept(rsft.TopK(2), rewards, rng).compute())
+        else:
+            o = outcome(lambda: rdask.map_trainings(make_trainer, grid, rounds, rng))
+    check_refusal(o)
