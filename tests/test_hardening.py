@@ -281,3 +281,75 @@ def test_shape_parameters_whose_lgamma_overflows_are_refused(make):
     with pytest.raises(ValueError, match=r"must be in \(0, 1e\+100\]"):
         make()
     assert np.all(np.isfinite(rsft.Gamma(1e100).sample(2, rng=0)))
+
+
+@pytest.mark.parametrize("make, width", [
+    (lambda: rsft.Laplace(1, 1e-50), "scale"),
+    (lambda: rsft.Laplace(1, 1e-100), "scale"),
+    (lambda: rsft.Normal(1e6, 1e-11), "scale"),
+    (lambda: rsft.Exponential(1e-150), None),
+    (lambda: rsft.Uniform(1.0, 1.0 + 8 * 2.0 ** -52), r"\(high - low\) / 2"),
+    (lambda: rsft.TruncatedNormal(1.0, 1e-15, 0.0, 2.0), r"min\(scale, \(high - low\) / 4\)"),
+    (lambda: rsft.Gamma(1e40), "its standard deviation sqrt"),
+    (lambda: rsft.Beta(1e40, 1e40), "its standard deviation"),
+], ids=["laplace-1e-50", "laplace-1e-100", "normal-far", "exponential-tiny", "uniform",
+        "truncnorm", "gamma-huge-shape", "beta-huge"])
+def test_log_concave_builtins_narrower_than_the_float64_grid_are_refused_alike(make, width):
+    # Laplace(1, 1e-50) built a hat with hat_area 2e-50 < squeeze_area 1 (efficiency 5e49);
+    # Laplace(1, 1e-100) gave inf areas on cython and OverflowError 'math range error' on numpy
+    target = make()
+    outcomes = []
+    for backend in BACKENDS:
+        if width is None:       # as wide as the grid allows: a valid hat, the same bits
+            s = rsft.LogConcaveSampler(target, backend=backend)
+            assert s.squeeze_area <= 1.0 + 1e-12 <= s.hat_area + 2e-12, (backend, s)
+            assert 0.99 <= s.efficiency <= 1.0
+            outcomes.append((s._hat.pieces.tobytes(), s.sample(50, rng=3).tobytes()))
+            continue
+        with pytest.raises(ValueError, match=(
+                rf"too narrow for LogConcaveSampler: its width \({width}.* is below 16 "
+                r"float64 spacings at its centre.*The range that works: ")) as info:
+            rsft.LogConcaveSampler(target, backend=backend)
+        outcomes.append(str(info.value))
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_log_concave_width_limit_is_16_float64_spacings_at_the_centre(backend):
+    for loc in (1.0, -3.0e6, 2.0 ** 40):
+        limit = 16 * math.ulp(loc)
+        s = rsft.LogConcaveSampler(rsft.Normal(loc, limit), backend=backend)
+        assert 0.99 <= s.efficiency <= 1.0 and s.squeeze_area <= 1.0 <= s.hat_area
+        x = s.sample(2000, rng=0)
+        assert abs(np.mean(x) - loc) < 0.2 * limit and 0.9 < np.std(x) / limit < 1.1
+        with pytest.raises(ValueError, match=r"here >= " + f"{limit:.6g}"):
+            rsft.LogConcaveSampler(rsft.Normal(loc, math.nextafter(limit, 0.0)),
+                                   backend=backend)
+
+
+def test_log_concave_callable_narrower_than_the_float64_grid_is_refused_alike():
+    # the same density as a callable: its chords were rounding (efficiency 2.0, squeeze area
+    # twice the hat's); now refused at construction with one message on both backends
+    msgs = []
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match=r"cannot build a valid hat: on \[.*the squeeze.*"
+                                             r"more area.*than the hat") as info:
+            rsft.LogConcaveSampler(lambda x: -np.abs(x - 1.0) * 1e100,
+                                   support=(-np.inf, np.inf), mode=1.0, backend=backend)
+        msgs.append(str(info.value))
+    assert msgs[0] == msgs[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("make", [lambda s: rsft.Exponential(s), lambda s: rsft.Gamma(1.0, s),
+                                  lambda s: rsft.Gamma(2.5, s), lambda s: rsft.Laplace(0.0, s),
+                                  lambda s: rsft.Normal(0.0, s)],
+                         ids=["exponential", "gamma-1", "gamma-2.5", "laplace", "normal"])
+def test_log_concave_hat_brackets_the_mass_of_builtins_at_any_scale(make, backend):
+    # Exponential(1e-5) had squeeze area 1 > hat area 0.99931 (efficiency 1.0007): two start
+    # points a few ulps apart (scale - scale*9/12 and scale/4) made a chord of pure rounding
+    for scale in (1e-150, 1e-60, 1e-5, 0.3, 1.0, 7.0, 1e6, 1e150):
+        target = make(scale)
+        s = rsft.LogConcaveSampler(target, backend=backend)
+        assert s.squeeze_area <= 1.0 + 1e-12 and s.hat_area >= 1.0 - 1e-12, (target, s)
+        assert 0.99 <= s.efficiency <= 1.0 + 1e-12, (target, s.efficiency)
