@@ -196,6 +196,46 @@ def test_nan_gradients_with_maximize_give_the_same_bits_on_both_backends(name):
     assert np.array_equal(out[0], out[1])
 
 
+@pytest.mark.parametrize("dtype, bits", [(np.float32, np.uint32), (np.float64, np.uint64)])
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("betas", [(0.0, 0.0), (0.9, 0.99)])
+def test_lion_nan_gradients_give_the_same_bits_on_both_backends(dtype, bits, maximize,
+                                                               weight_decay, betas):
+    # found by make fuzz (float32): m = -inf then a +NaN gradient makes c = 0*(-inf) + NaN, a
+    # sum of two NaNs of opposite signs; numpy returned the first's (-NaN), the compiled loop
+    # (its operands commuted by the C compiler) the second's (+NaN). Every NaN of c and of the
+    # momentum is now the positive quiet NaN on both backends.
+    nan, inf = np.nan, np.inf
+    negative_nan = np.array(np.nan, dtype=dtype)
+    negative_nan.view(bits)[...] |= bits(1) << bits(8 * negative_nan.itemsize - 1)
+    grads = [np.array([-inf, inf, 1.0, -inf, 0.0, -0.0, 2.0, 5.0], dtype=dtype),
+             np.array([nan, negative_nan, nan, 3.0, negative_nan, inf, -inf, 1.0], dtype=dtype),
+             np.array([negative_nan, nan, -1.0, nan, nan, -inf, inf, -2.0], dtype=dtype)]
+    out = []
+    for backend in BACKENDS:
+        p = np.array([0.5, -0.5, 1.0, -1.0, 0.0, negative_nan, 2.0, -3.0], dtype=dtype)
+        short = p[:2].copy()        # the compiled loop's scalar code (the above: its SIMD code)
+        opt = rsft.Lion([p, short], lr=0.1, betas=betas, weight_decay=weight_decay,
+                        maximize=maximize, backend=backend)
+        for g in grads:
+            with np.errstate(all="ignore"):
+                opt.step([g, g[:2].copy()])
+            for q, st in zip((p, short), opt.state_dict()["state"]):
+                m = np.asarray(st["exp_avg"], dtype=dtype)
+                out.append((q.view(bits).copy(), m.view(bits).copy()))
+    half = len(out) // 2
+    for (pc, mc), (pn, mn) in zip(out[:half], out[half:]):
+        assert np.array_equal(pc, pn), [hex(v) for v in pc ^ pn]
+        assert np.array_equal(mc, mn), [hex(v) for v in mc ^ mn]
+    p_last, m_last = out[half - 2]
+    canonical = np.array(np.nan, dtype=dtype).view(bits)
+    made = np.isnan(p_last.view(dtype)) & (np.arange(p_last.size) != 5)   # 5: the user's NaN
+    assert made.any() and np.all(p_last[made] == canonical)
+    assert p_last[5] == negative_nan.view(bits)      # a NaN already in p keeps its bits
+    assert np.all(m_last[np.isnan(m_last.view(dtype))] == canonical)
+
+
 # Found by the property suite (tests/test_properties.py)
 
 @pytest.mark.parametrize("make", [lambda: rsft.Normal(10 ** 400, 1.0),

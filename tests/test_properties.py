@@ -647,13 +647,9 @@ def _optimize(backend, case, seed, n_steps, n_threads):
             else params)
     opt = getattr(rsft, name)(spec, backend=backend, n_threads=n_threads, **hp)
     g = np.random.default_rng(seed + 1)
-    # known failure (issue 13, item 4): Lion with a NaN gradient gives NaNs of different signs
-    # on the two backends (float32, found by make fuzz); left out until fixed. (Adam, AdamW and
-    # RMSprop with maximize=True, found here too, are fixed: tests/test_hardening.py.)
-    nan = name != "Lion"
     with threaded_small_arrays(), np.errstate(all="ignore"):
         for _ in range(n_steps):
-            opt.step(_grads(params, g, special, nan))
+            opt.step(_grads(params, g, special))
     return params, opt.state_dict()
 
 

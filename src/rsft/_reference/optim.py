@@ -182,8 +182,14 @@ def lion_step(param, grad, exp_avg, lr, beta1, one_minus_beta1, beta2, one_minus
         p = p - lr * np.sign(c)
         m = beta2 * m + (1 - beta2) * g
 
-    ``np.sign`` gives 1 or -1, +0.0 for a zero of either sign, and a NaN unchanged (its bits
-    too); the compiled ``f_sign`` returns the same bits.
+    ``np.sign`` gives 1 or -1, +0.0 for a zero of either sign; every NaN of ``c`` and of the
+    new ``m`` is then the positive quiet NaN ``np.nan`` (the compiled ``f_sign`` and
+    ``f_nan_to_canonical``). Why: ``c`` and ``m`` are sums of two terms that can both be NaN
+    (a NaN momentum, or ``0 * inf``, and a NaN gradient); the hardware returns one operand's
+    NaN, and which one the C compiler picks (it may commute a sum's operands), so the sign of
+    that NaN cannot be made to match numpy's ``c + x`` otherwise. A NaN already in ``p`` keeps
+    its bits (``p - lr * nan`` returns ``p``'s NaN on both backends: a difference is not
+    commuted).
     """
     t = param.dtype.type
     lr, decay = t(lr), t(decay)
@@ -195,7 +201,17 @@ def lion_step(param, grad, exp_avg, lr, beta1, one_minus_beta1, beta2, one_minus
     if decay != 1:
         param *= decay
     update = np.sign(c)    # not in place: numpy's np.sign(c, out=c) takes a loop 5x slower
+    _nan_to_canonical(update)
     update *= lr
     param -= update
     exp_avg *= beta2
     exp_avg += one_minus_beta2 * g
+    _nan_to_canonical(exp_avg)
+
+
+def _nan_to_canonical(a):
+    """Every NaN of ``a`` made the positive quiet NaN ``np.nan``, in place (the compiled
+    ``f_nan_to_canonical``; see :func:`lion_step` for why)."""
+    nan = np.isnan(a)
+    if nan.any():
+        a[nan] = np.nan
