@@ -169,8 +169,9 @@ def _check_consistent(xs, ys, area, region, squeeze):
     bad = np.flatnonzero(~(squeeze <= hat * (1.0 + tol)))
     if bad.size:
         j = int(bad[0])
+        a, b = float(xs[j]), float(xs[j + 1])
         raise ValueError(
-            f"cannot build a valid hat: on [{float(xs[j])!r}, {float(xs[j + 1])!r}] the squeeze (the chord of "
+            f"cannot build a valid hat: on [{a!r}, {b!r}] the squeeze (the chord of "
             f"log p) has more area ({squeeze[j]:.6g}) than the hat ({hat[j]:.6g}), which only "
             "rounding can cause: log p's values there differ by less than their rounding "
             "error, as for a density narrower than the float64 spacing near that x (about "
