@@ -197,6 +197,77 @@ def test_nan_gradients_with_maximize_give_the_same_bits_on_both_backends(name):
     assert np.array_equal(out[0], out[1])
 
 
+@pytest.mark.parametrize("dtype, bits", [(np.float32, np.uint32), (np.float64, np.uint64)])
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("betas", [(0.0, 0.0), (0.9, 0.99)])
+def test_lion_nan_gradients_give_the_same_bits_on_both_backends(dtype, bits, maximize,
+                                                               weight_decay, betas):
+    # found by make fuzz (float32): m = -inf then a +NaN gradient makes c = 0*(-inf) + NaN, a
+    # sum of two NaNs of opposite signs; numpy returned the first's (-NaN), the compiled loop
+    # (its operands commuted by the C compiler) the second's (+NaN). Every NaN an optimizer
+    # stores is now the positive quiet NaN on both backends.
+    nan, inf = np.nan, np.inf
+    negative_nan = np.array(np.nan, dtype=dtype)
+    negative_nan.view(bits)[...] |= bits(1) << bits(8 * negative_nan.itemsize - 1)
+    grads = [np.array([-inf, inf, 1.0, -inf, 0.0, -0.0, 2.0, 5.0], dtype=dtype),
+             np.array([nan, negative_nan, nan, 3.0, negative_nan, inf, -inf, 1.0], dtype=dtype),
+             np.array([negative_nan, nan, -1.0, nan, nan, -inf, inf, -2.0], dtype=dtype)]
+    out = []
+    for backend in BACKENDS:
+        p = np.array([0.5, -0.5, 1.0, -1.0, 0.0, negative_nan, 2.0, -3.0], dtype=dtype)
+        short = p[:2].copy()        # the compiled loop's scalar code (the above: its SIMD code)
+        opt = rsft.Lion([p, short], lr=0.1, betas=betas, weight_decay=weight_decay,
+                        maximize=maximize, backend=backend)
+        for g in grads:
+            with np.errstate(all="ignore"):
+                opt.step([g, g[:2].copy()])
+            for q, st in zip((p, short), opt.state_dict()["state"]):
+                m = np.asarray(st["exp_avg"], dtype=dtype)
+                out.append((q.view(bits).copy(), m.view(bits).copy()))
+    half = len(out) // 2
+    for (pc, mc), (pn, mn) in zip(out[:half], out[half:]):
+        assert np.array_equal(pc, pn), [hex(v) for v in pc ^ pn]
+        assert np.array_equal(mc, mn), [hex(v) for v in mc ^ mn]
+    p_last, m_last = out[half - 2]
+    canonical = np.array(np.nan, dtype=dtype).view(bits)
+    for a in (p_last, m_last):
+        nan = np.isnan(a.view(dtype))
+        assert nan.sum() >= 3 and np.all(a[nan] == canonical)
+
+
+@pytest.mark.parametrize("dtype, bits", [(np.float32, np.uint32), (np.float64, np.uint64)])
+@pytest.mark.parametrize("name, hp", [
+    ("SGD", {"momentum": 0.5}), ("SGD", {"momentum": 0.5, "nesterov": True}),
+    ("Adam", {"betas": (0.0, 0.0)}), ("Adam", {"betas": (0.0, 0.0), "amsgrad": True}),
+    ("AdamW", {"betas": (0.0, 0.0), "weight_decay": 0.1}),
+    ("RMSprop", {"momentum": 0.5, "centered": True}), ("RMSprop", {"alpha": 0.0}),
+    ("Adagrad", {"weight_decay": 0.1}), ("Lion", {"betas": (0.0, 0.0)})])
+def test_every_nan_an_optimizer_stores_is_the_positive_quiet_nan(name, hp, dtype, bits):
+    # found by the property suite once it fed Lion NaNs again: Adam with betas (0, 0), a -inf
+    # gradient then a +NaN one stored exp_avg = 0*(-inf) + NaN as -NaN on cython and +NaN on
+    # numpy (float64). Both backends now store np.nan for every NaN.
+    nan, inf = np.nan, np.inf
+    steps = [[-inf, inf, 1.0, -inf, 0.0, 2.0, -1.0, 3.0],
+             [nan, -nan, nan, 3.0, -nan, inf, 1.0, 2.0],
+             [-nan, nan, -1.0, nan, nan, -inf, inf, -2.0]]
+    out = []
+    for backend in BACKENDS:
+        params = [np.array([0.5, -0.5, 1.0, -1.0, 0.0, -nan, 2.0, -3.0], dtype=dtype),
+                  np.array([0.5, -0.5], dtype=dtype)]      # SIMD code and scalar code
+        opt = getattr(rsft, name)(params, lr=0.1, backend=backend, **hp)
+        for g in steps:
+            with np.errstate(all="ignore"):
+                opt.step([np.array(g, dtype=dtype), np.array(g[:2], dtype=dtype)])
+        state = [np.asarray(a, dtype=dtype) for st in opt.state_dict()["state"]
+                 for a in st.values()]
+        out.append([a.view(bits).copy() for a in params + state])
+    canonical = np.array(np.nan, dtype=dtype).view(bits)
+    for c, p in zip(*out):
+        assert np.array_equal(c, p), [hex(v) for v in c ^ p]
+        assert np.all(c[np.isnan(c.view(dtype))] == canonical)
+
+
 # Found by the property suite (tests/test_properties.py)
 
 @pytest.mark.parametrize("make", [lambda: rsft.Normal(10 ** 400, 1.0),
@@ -357,3 +428,74 @@ def test_dask_map_trainings_names_a_make_trainer_that_returns_no_trainer():
 
 def _not_a_trainer(setting):
     return setting
+
+@pytest.mark.parametrize("make, width", [
+    (lambda: rsft.Laplace(1, 1e-50), "scale"),
+    (lambda: rsft.Laplace(1, 1e-100), "scale"),
+    (lambda: rsft.Normal(1e6, 1e-11), "scale"),
+    (lambda: rsft.Exponential(1e-150), None),
+    (lambda: rsft.Uniform(1.0, 1.0 + 8 * 2.0 ** -52), r"\(high - low\) / 2"),
+    (lambda: rsft.TruncatedNormal(1.0, 1e-15, 0.0, 2.0), r"min\(scale, \(high - low\) / 4\)"),
+    (lambda: rsft.Gamma(1e40), "its standard deviation sqrt"),
+    (lambda: rsft.Beta(1e40, 1e40), "its standard deviation"),
+], ids=["laplace-1e-50", "laplace-1e-100", "normal-far", "exponential-tiny", "uniform",
+        "truncnorm", "gamma-huge-shape", "beta-huge"])
+def test_log_concave_builtins_narrower_than_the_float64_grid_are_refused_alike(make, width):
+    # Laplace(1, 1e-50) built a hat with hat_area 2e-50 < squeeze_area 1 (efficiency 5e49);
+    # Laplace(1, 1e-100) gave inf areas on cython and OverflowError 'math range error' on numpy
+    target = make()
+    outcomes = []
+    for backend in BACKENDS:
+        if width is None:       # as wide as the grid allows: a valid hat, the same bits
+            s = rsft.LogConcaveSampler(target, backend=backend)
+            assert s.squeeze_area <= 1.0 + 1e-12 <= s.hat_area + 2e-12, (backend, s)
+            assert 0.99 <= s.efficiency <= 1.0
+            outcomes.append((s._hat.pieces.tobytes(), s.sample(50, rng=3).tobytes()))
+            continue
+        with pytest.raises(ValueError, match=(
+                rf"too narrow for LogConcaveSampler: its width \({width}.* is below 16 "
+                r"float64 spacings at its centre.*The range that works: ")) as info:
+            rsft.LogConcaveSampler(target, backend=backend)
+        outcomes.append(str(info.value))
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_log_concave_width_limit_is_16_float64_spacings_at_the_centre(backend):
+    for loc in (1.0, -3.0e6, 2.0 ** 40):
+        limit = 16 * math.ulp(loc)
+        s = rsft.LogConcaveSampler(rsft.Normal(loc, limit), backend=backend)
+        assert 0.99 <= s.efficiency <= 1.0 and s.squeeze_area <= 1.0 <= s.hat_area
+        x = s.sample(2000, rng=0)
+        assert abs(np.mean(x) - loc) < 0.2 * limit and 0.9 < np.std(x) / limit < 1.1
+        with pytest.raises(ValueError, match=r"here >= " + f"{limit:.6g}"):
+            rsft.LogConcaveSampler(rsft.Normal(loc, math.nextafter(limit, 0.0)),
+                                   backend=backend)
+
+
+def test_log_concave_callable_narrower_than_the_float64_grid_is_refused_alike():
+    # the same density as a callable: its chords were rounding (efficiency 2.0, squeeze area
+    # twice the hat's); now refused at construction with one message on both backends
+    msgs = []
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match=r"cannot build a valid hat: on \[.*the squeeze.*"
+                                             r"more area.*than the hat") as info:
+            rsft.LogConcaveSampler(lambda x: -np.abs(x - 1.0) * 1e100,
+                                   support=(-np.inf, np.inf), mode=1.0, backend=backend)
+        msgs.append(str(info.value))
+    assert msgs[0] == msgs[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("make", [lambda s: rsft.Exponential(s), lambda s: rsft.Gamma(1.0, s),
+                                  lambda s: rsft.Gamma(2.5, s), lambda s: rsft.Laplace(0.0, s),
+                                  lambda s: rsft.Normal(0.0, s)],
+                         ids=["exponential", "gamma-1", "gamma-2.5", "laplace", "normal"])
+def test_log_concave_hat_brackets_the_mass_of_builtins_at_any_scale(make, backend):
+    # Exponential(1e-5) had squeeze area 1 > hat area 0.99931 (efficiency 1.0007): two start
+    # points a few ulps apart (scale - scale*9/12 and scale/4) made a chord of pure rounding
+    for scale in (1e-150, 1e-60, 1e-5, 0.3, 1.0, 7.0, 1e6, 1e150):
+        target = make(scale)
+        s = rsft.LogConcaveSampler(target, backend=backend)
+        assert s.squeeze_area <= 1.0 + 1e-12 and s.hat_area >= 1.0 - 1e-12, (target, s)
+        assert 0.99 <= s.efficiency <= 1.0 + 1e-12, (target, s.efficiency)

@@ -40,6 +40,9 @@ MAX_ROUNDS = 60
 FLAT_DROP = 1e-4
 #: relative rounding allowed in the log-density values before slopes count as increasing
 CONCAVITY_TOL = 1e-9
+#: start points closer than this fraction of the room around them are one point (see
+#: start_points)
+NEAR_TWIN = 2.0 ** -20
 #: start points, in units of the scale from the centre towards an infinite end: every 1/12 to 3
 #: (a bump of about that scale, even one as flat-topped as exp(-x**4), then reaches efficiency
 #: 0.99 in one round), then doubling from 4 to 2**40
@@ -85,8 +88,17 @@ def start_points(lo, hi, centre=None, scale=None):
         pts = np.concatenate([pts, ends] + [end + (centre - end) * _HALVINGS for end in ends])
         pts.sort()
         pts = pts[(pts >= lo) & (pts <= hi)]
-    distinct = pts[1:] != pts[:-1]
-    return pts if distinct.all() else pts[np.concatenate([[True], distinct])]
+    # Keep a point only if it is more than NEAR_TWIN of the room around it (the scale, or its
+    # distance to a finite end if smaller) from the previous one. The two series can land a few
+    # ulps apart (centre - scale*9/12 beside end + (centre - end)/4): a chord that short is all
+    # rounding of log p (its values differ by less than their own rounding), and extended as a
+    # neighbour's hat it can cut under log p (Exponential(1e-5) had squeeze area > hat area).
+    # Successive halvings towards an end are as far apart as the nearer one is from it: kept.
+    room = np.full(pts.size, scale)
+    for end in ends:
+        room = np.minimum(room, np.abs(pts - end))
+    kept = pts[1:] - pts[:-1] > NEAR_TWIN * np.minimum(room[1:], room[:-1])
+    return pts if kept.all() else pts[np.concatenate([[True], kept])]
 
 
 def _positive_part(xs, ys, lo, hi):
@@ -145,6 +157,28 @@ def _new_points(xs, table, region, cross, area, squeeze, allowed):
     return np.concatenate(new)
 
 
+def _check_consistent(xs, ys, area, region, squeeze):
+    """Refuse a hat whose area on an interval is below its squeeze's (``hat >= p >= squeeze``
+    makes that impossible but for rounding): its chords are rounding noise there, as when the
+    density is narrower than the float64 spacing, so the hat would not bound ``p``. Allowed:
+    the relative rounding ``CONCAVITY_TOL * (1 + max |log p|)`` of the log-densities (as the
+    concavity check allows), four times over."""
+    k = xs.size
+    hat = np.bincount(region, weights=area, minlength=k + 1)[1:k]
+    tol = 4.0 * CONCAVITY_TOL * (1.0 + float(np.max(np.abs(ys))))
+    bad = np.flatnonzero(~(squeeze <= hat * (1.0 + tol)))
+    if bad.size:
+        j = int(bad[0])
+        a, b = float(xs[j]), float(xs[j + 1])
+        raise ValueError(
+            f"cannot build a valid hat: on [{a!r}, {b!r}] the squeeze (the chord of "
+            f"log p) has more area ({squeeze[j]:.6g}) than the hat ({hat[j]:.6g}), which only "
+            "rounding can cause: log p's values there differ by less than their rounding "
+            "error, as for a density narrower than the float64 spacing near that x (about "
+            "2.2e-16 * |x|); shift x so that the density sits near 0 (sample x - c, add c "
+            "back), or rescale it")
+
+
 def _one_round(kernels, xs, ys, lo, hi, efficiency):
     """The hat on the positive points ``xs`` (at least 3) and, unless it reaches
     ``efficiency``, the next points to evaluate: ``(table, area, hat_total, squeeze_total,
@@ -165,6 +199,7 @@ def _one_round(kernels, xs, ys, lo, hi, efficiency):
         xs, ys, slopes, lo, hi, FLAT_DROP)
     if not math.isfinite(hat_total):
         raise ValueError("internal: the hat's area is not finite")
+    _check_consistent(xs, ys, area, region, squeeze)
     new = None
     if squeeze_total < efficiency * hat_total:
         new = _new_points(xs, table, region, cross, area, squeeze,

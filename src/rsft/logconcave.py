@@ -14,6 +14,28 @@ from .sampling import MAX_PROPOSALS, VIOLATION_TOL, default_budget
 
 __all__ = ["LogConcaveSampler", "LogConcaveStats"]
 
+#: a built-in target's width (its scale, or standard deviation) must span at least this many
+#: float64 spacings at its centre: the start points of the hat are 1/12 of it apart, and on a
+#: coarser grid they collapse onto a few floats whose log-densities make chords of rounding
+MIN_SPACINGS = 16
+
+#: what the width of each built-in family is, for the message of a too narrow one
+_WIDTHS = {"Normal": "scale", "Laplace": "scale", "Uniform": "(high - low) / 2",
+           "Exponential": "scale", "Gamma": "its standard deviation sqrt(shape) * scale",
+           "Beta": "its standard deviation", "TruncatedNormal": "min(scale, (high - low) / 4)"}
+
+
+def _too_narrow(target, centre, width):
+    """The message of a built-in target narrower than ``MIN_SPACINGS`` float64 spacings."""
+    name = _WIDTHS.get(type(target).__name__, "width")
+    limit = MIN_SPACINGS * math.ulp(centre)
+    return (f"{target!r} is too narrow for LogConcaveSampler: its width ({name}) {width:.6g} "
+            f"is below {MIN_SPACINGS} float64 spacings at its centre {centre:.17g} "
+            f"({MIN_SPACINGS} * {math.ulp(centre):.6g} = {limit:.6g}), where float64 numbers "
+            f"cannot represent its shape. The range that works: {name} >= {MIN_SPACINGS} * "
+            f"spacing(centre), about {MIN_SPACINGS * 2.0 ** -52:.3g} * |centre| (here >= "
+            f"{limit:.6g}); sample the distribution centred at 0 and add {centre:.17g} back")
+
 
 @dataclass(frozen=True)
 class LogConcaveStats:
@@ -112,7 +134,14 @@ class LogConcaveSampler:
     ValueError
         Bad arguments; a density that does not decay towards an infinite end; ``-inf`` at every
         start point; construction that cannot reach ``efficiency`` within its budget (4096
-        points in 60 rounds).
+        points in 60 rounds). A density too narrow for the float64 grid: a built-in whose
+        width (its scale; for Uniform half its length, for Gamma and Beta its standard
+        deviation, for TruncatedNormal ``min(scale, (high - low)/4)``) is below 16 float64
+        spacings at its centre, ``width < 16 * math.ulp(centre)`` (about ``3.6e-15 *
+        |centre|``: ``Normal(1, 1e-15)``, ``Laplace(1e6, 1e-11)``), where the float64 numbers
+        are too coarse to represent its shape (the hat's start points, 1/12 of the width
+        apart, would collapse onto a few floats); and any hat with less area than its squeeze
+        on some interval, which only rounding can cause (a callable that narrow).
 
     Notes
     -----
@@ -159,6 +188,8 @@ class LogConcaveSampler:
             self._trusted = True
             lo, hi = target.support
             centre, scale = target._centre_and_scale()
+            if not scale >= MIN_SPACINGS * math.ulp(centre):
+                raise ValueError(_too_narrow(target, centre, scale))
         elif callable(target):
             if support is None:
                 raise ValueError(

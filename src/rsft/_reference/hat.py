@@ -78,11 +78,22 @@ def hat_check_concave(xs, ys, slopes, concavity_tol):
     return 0
 
 
+def _exp(x):
+    """``exp(x)`` as C's: ``inf`` where it overflows (``math.exp`` raises OverflowError). The
+    hat's log values are at most ``shift``, but a squeeze built from chords that are all
+    rounding (a density narrower than the float64 spacing) can lie above the hat; the caller
+    then refuses the hat alike on both backends."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def _segment_area(length, high, drop):
     """``int exp(line)`` over a segment of ``length`` whose line is ``high`` at its higher end
     and falls by ``drop >= 0`` along it (``-expm1`` for small falls; 0 without it where
     ``exp(high)`` underflows, as it does for most far start points)."""
-    top = math.exp(high)
+    top = _exp(high)
     if top == 0.0:
         return 0.0
     factor = -math.expm1(-drop) / drop if drop > 0.0 else 1.0
@@ -165,7 +176,7 @@ def hat_table(xs, ys, slopes, lo, hi, flat_drop):
     for row, drop in zip(table, drops):
         high = row[Piece.HAT_AT] - shift
         if row[Piece.LENGTH] == math.inf:
-            a = math.exp(high) * row[Piece.DECAY]
+            a = _exp(high) * row[Piece.DECAY]
         else:
             a = _segment_area(row[Piece.LENGTH], high, drop)
         area.append(a)

@@ -17,6 +17,11 @@ Conventions shared by every kernel:
   is exactly 1 is skipped, as torch.optim does: that matters only for inf/NaN parameters.
 * ``maximize`` multiplies the gradient by -1 (exact; a NaN keeps its sign bit, as in the
   compiled loops, where ``np.negative`` would flip it).
+* Every NaN a kernel stores (parameter and state) is the positive quiet NaN ``np.nan``
+  (``_nan_to_canonical`` here, ``f_nan_to_canonical`` on every store in C). A sum or product
+  of two NaNs (``beta*m + (1-beta)*g`` with a NaN momentum and a NaN gradient) returns one
+  operand's NaN, and which one the C compiler chooses (it may commute the operands, and
+  differently in its vector and scalar code), so the bits of a NaN could not otherwise match.
 * ``n_threads`` is ignored here; the compiled kernels split the pass into blocks, which never
   changes the result.
 """
@@ -54,6 +59,7 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, we
         else:
             g = b
     param -= lr * g
+    _nan_to_canonical(param, momentum_buffer)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, one_minus_beta1, beta2,
@@ -98,6 +104,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, one_minus
     upd = np.divide(exp_avg, denom, out=denom)
     upd *= ss
     param -= upd
+    _nan_to_canonical(param, exp_avg, exp_avg_sq, max_exp_avg_sq)
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, one_minus_alpha,
@@ -144,6 +151,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
         param -= lr * momentum_buffer
     else:
         param -= lr * q
+    _nan_to_canonical(param, square_avg, grad_avg, momentum_buffer)
 
 
 def adagrad_step(param, grad, state_sum, clr, eps, weight_decay, maximize, n_threads):
@@ -169,6 +177,7 @@ def adagrad_step(param, grad, state_sum, clr, eps, weight_decay, maximize, n_thr
     g *= clr
     g /= std
     param -= g
+    _nan_to_canonical(param, state_sum)
 
 
 def lion_step(param, grad, exp_avg, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, decay,
@@ -182,8 +191,9 @@ def lion_step(param, grad, exp_avg, lr, beta1, one_minus_beta1, beta2, one_minus
         p = p - lr * np.sign(c)
         m = beta2 * m + (1 - beta2) * g
 
-    ``np.sign`` gives 1 or -1, +0.0 for a zero of either sign, and a NaN unchanged (its bits
-    too); the compiled ``f_sign`` returns the same bits.
+    ``np.sign`` gives 1 or -1, +0.0 for a zero of either sign, NaN for NaN (the compiled
+    ``f_sign``); the NaNs stored are ``np.nan`` (module docstring): ``c = 0 * (-inf) + nan``
+    was ``-nan`` here and ``+nan`` in the compiled loop before.
     """
     t = param.dtype.type
     lr, decay = t(lr), t(decay)
@@ -199,3 +209,13 @@ def lion_step(param, grad, exp_avg, lr, beta1, one_minus_beta1, beta2, one_minus
     param -= update
     exp_avg *= beta2
     exp_avg += one_minus_beta2 * g
+    _nan_to_canonical(param, exp_avg)
+
+
+def _nan_to_canonical(*arrays):
+    """Every NaN of each array made the positive quiet NaN ``np.nan``, in place (the compiled
+    ``f_nan_to_canonical``; see the module docstring)."""
+    for a in arrays:
+        nan = np.isnan(a)
+        if nan.any():
+            a[nan] = np.nan
