@@ -105,7 +105,8 @@ def test_rng_accepts_a_sequence_of_seeds_like_default_rng(backend):
 
 def test_float32_models_refuse_inputs_that_overflow_their_dtype():
     pol = rsft.SoftmaxPolicy(1, 2, dtype=np.float32)
-    with pytest.raises(ValueError, match=r"X\[0, 0\] = 1e\+39 overflows the model's dtype float32"):
+    with pytest.raises(ValueError,
+                       match=r"X\[0, 0\] = 1e\+39 overflows float32 .* model's dtype is float32"):
         pol.probs(np.array([[1e39]]))
     assert np.all(np.isfinite(pol.probs(np.array([[3e38]]))))
     assert np.array_equal(rsft.SoftmaxPolicy(1, 2).probs(np.array([[1e39]])), [[0.5, 0.5]])
@@ -499,3 +500,15 @@ def test_log_concave_hat_brackets_the_mass_of_builtins_at_any_scale(make, backen
         s = rsft.LogConcaveSampler(target, backend=backend)
         assert s.squeeze_area <= 1.0 + 1e-12 and s.hat_area >= 1.0 - 1e-12, (target, s)
         assert 0.99 <= s.efficiency <= 1.0 + 1e-12, (target, s.efficiency)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", [rsft.MSE, rsft.BCEWithLogits])
+def test_float32_losses_refuse_targets_and_weights_that_overflow_float32(loss, backend):
+    """A float64 target of 1e39 became inf in the cast to pred's float32 (with a
+    RuntimeWarning), then an infinite loss."""
+    pred = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"target\[1\] = 1e\+39 overflows float32"):
+        loss(backend=backend).value(pred, np.array([0.0, 1e39, 0.0]))
+    with pytest.raises(ValueError, match=r"weights\[2\] = -1e\+40 overflows float32"):
+        loss(backend=backend).value(pred, np.zeros(3), weights=np.array([1.0, 1.0, -1e40]))

@@ -95,8 +95,9 @@ def start_points(lo, hi, centre=None, scale=None):
     # neighbour's hat it can cut under log p (Exponential(1e-5) had squeeze area > hat area).
     # Successive halvings towards an end are as far apart as the nearer one is from it: kept.
     room = np.full(pts.size, scale)
-    for end in ends:
-        room = np.minimum(room, np.abs(pts - end))
+    with np.errstate(over="ignore"):    # ends 1e308 apart: an infinite room is no limit
+        for end in ends:
+            room = np.minimum(room, np.abs(pts - end))
     kept = pts[1:] - pts[:-1] > NEAR_TWIN * np.minimum(room[1:], room[:-1])
     return pts if kept.all() else pts[np.concatenate([[True], kept])]
 

@@ -238,6 +238,23 @@ def real_array(a, name, *, bool_ok=True):
     return arr
 
 
+def cast_floats(arr, dtype, name, remedy):
+    """``arr`` (from :func:`real_array`) as ``dtype``, refusing finite values that the cast
+    would turn into infinities (a float64 ``1e39`` into float32) with a ``ValueError`` naming
+    the first one and ``remedy``; infinities and NaN pass through for the caller's checks."""
+    if arr.dtype != dtype and arr.dtype.kind == "f" and arr.size:
+        finite_max = np.finfo(dtype).max
+        if np.finfo(arr.dtype).max > finite_max:
+            with np.errstate(invalid="ignore"):
+                too_big = np.isfinite(arr) & (np.abs(arr) > finite_max)
+            if too_big.any():
+                i = tuple(int(k) for k in np.unravel_index(int(np.argmax(too_big)), arr.shape))
+                raise ValueError(
+                    f"{name}{list(i)} = {float(arr[i])!r} overflows {np.dtype(dtype).name} "
+                    f"(largest finite value {finite_max:.4g}): {remedy}")
+    return arr.astype(dtype, copy=False)
+
+
 def interval(pair, name):
     """A ``(low, high)`` pair of reals (infinite ends allowed, NaN not) with ``low < high``, as
     two floats; ``TypeError`` for anything but a pair of reals."""

@@ -91,8 +91,11 @@ def _as_pred(pred, name="pred"):
 
 
 def _as_real(a, dtype, name):
-    """``a`` cast to ``dtype`` (bool, integer or floating input), C-contiguous."""
-    return np.ascontiguousarray(_validate.real_array(a, name), dtype=dtype)
+    """``a`` cast to ``dtype`` (bool, integer or floating input), C-contiguous; a finite value
+    beyond ``dtype``'s range is refused."""
+    arr = _validate.cast_floats(_validate.real_array(a, name), dtype, name,
+                                "the loss computes in pred's dtype; pass float64 pred")
+    return np.ascontiguousarray(arr)
 
 
 def _as_weights(weights, n, dtype):

@@ -68,17 +68,8 @@ class _Linear:
         arr = _validate.real_array(X, "X")
         if arr.ndim != 2 or arr.shape[1] != self.n_features:
             raise ValueError(f"X must have shape (n, {self.n_features}), got {arr.shape}")
-        if arr.dtype != self.dtype and arr.dtype.kind == "f" and arr.size:
-            finite_max = np.finfo(self.dtype).max
-            with np.errstate(invalid="ignore"):
-                too_big = np.abs(arr) > finite_max
-            if too_big.any():
-                i = tuple(int(k) for k in np.unravel_index(int(np.argmax(too_big)), arr.shape))
-                raise ValueError(
-                    f"X{list(i)} = {float(arr[i])!r} overflows the model's dtype {self.dtype} (largest "
-                    f"finite value {finite_max:.4g}): scale the features, or build the model "
-                    "with dtype=float64")
-        return arr.astype(self.dtype, copy=False)
+        return _validate.cast_floats(arr, self.dtype, "X", f"the model's dtype is {self.dtype}; "
+                                     "scale the features, or build it with dtype=float64")
 
     def _out(self, X):
         out = X @ self.params[0]

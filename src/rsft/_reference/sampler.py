@@ -127,10 +127,12 @@ def log_ratio(prog, x, out):
 def accept_test(g, u):
     """Vectorised acceptance decisions for log-ratios ``g`` and uniforms ``u`` in [0, 1)."""
     v = 1.0 - u
-    g2 = g * g
-    e = 1.0 + 0.5 * g2
-    o = g * (1.0 + g2 * (1.0 / 6.0))
-    with np.errstate(invalid="ignore"):
+    # |g| > 1e154 overflows g2 to inf: then e + o is inf (g > 0: accept) or NaN and e - o is inf
+    # (g < 0: reject), the decisions the C kernel makes
+    with np.errstate(over="ignore", invalid="ignore"):
+        g2 = g * g
+        e = 1.0 + 0.5 * g2
+        o = g * (1.0 + g2 * (1.0 / 6.0))
         acc = v <= e + o
         rej = v * (e - o) > 1.0
     mid = ~(acc | rej)
