@@ -97,3 +97,13 @@ cdef int raise_interruption(CallWatch *watch) except -1:
         restore_exception(watch.exc_type, watch.exc_value, watch.exc_traceback)
         return -1
     return 0
+
+
+def _set_signal_check_seconds(double seconds):
+    """Test hook (not a kernel): set the time budget between two signal checks, returning the
+    previous one. tests/test_hardening.py sets 0 (a check between every two pieces) so that a
+    test can interrupt a pass over a moderate array, and restores the budget after."""
+    global SIGNAL_CHECK_SECONDS
+    previous = SIGNAL_CHECK_SECONDS
+    SIGNAL_CHECK_SECONDS = seconds
+    return previous
