@@ -359,8 +359,9 @@ def _not_a_trainer(setting):
     return setting
 
 
+# ---------------------------------------------------------------------------------------------
 # Item 9: Ctrl-C reaches the optimizer, loss and acceptor kernels
-#
+# ---------------------------------------------------------------------------------------------
 # A SIGALRM handler raising _Interrupted stands for Ctrl-C's KeyboardInterrupt. Each test
 # interrupts one kernel call over a moderate array and checks that the call stopped part way:
 # the first piece of the output is written and the last one is not (a call that ran to the end
