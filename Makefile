@@ -75,7 +75,8 @@ fuzz: $(VENV)/.installed-test
 
 # One pytest-benchmark run per area, each followed by its ratio report (all ratios in one run),
 # then bench/scale.py: threads, the GIL, a busy core and the losses at n = 1e6 (it times the
-# concurrent cases itself and starts, then kills, its own busy process).
+# concurrent cases itself and starts, then kills, its own busy process), and bench/signals.py:
+# the Ctrl-C latency of the long optimizer, loss and acceptor calls.
 # Speed is asserted by the reports: each exits 1 when a measured target is missed and appends
 # it to .bench-missed. Every area still runs and prints; `make bench` then fails if any run or
 # report did, and its last line names each missed target with its measured value.
@@ -104,6 +105,7 @@ bench: $(VENV)/.installed-bench
 	    --benchmark-columns=min,median,rounds --benchmark-sort=name \
 	    test_bench_losses.py) || status=1; \
 	($(REPORT) scale.py) || status=1; \
+	($(REPORT) signals.py) || status=1; \
 	($(BENCH) --benchmark-storage=../.benchmarks/dask \
 	    --benchmark-json=../.bench-dask.json test_bench_dask.py) || status=1; \
 	($(REPORT) report_dask.py ../.bench-dask.json) || status=1; \

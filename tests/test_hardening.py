@@ -2,14 +2,18 @@
 clear ValueError/TypeError at construction, the same on both backends; hopeless budgets fail at
 once; what `numpy.random.default_rng` accepts works as `rng`."""
 
+import contextlib
 import math
 import pickle
+import signal
 import warnings
 
 import numpy as np
 import pytest
 
 import rsft
+from rsft import _backend, _core
+from rsft._reference import losses as reference_losses, optim as reference_optim
 
 BACKENDS = ["cython", "numpy"]
 
@@ -512,3 +516,119 @@ def test_float32_losses_refuse_targets_and_weights_that_overflow_float32(loss, b
         loss(backend=backend).value(pred, np.array([0.0, 1e39, 0.0]))
     with pytest.raises(ValueError, match=r"weights\[2\] = -1e\+40 overflows float32"):
         loss(backend=backend).value(pred, np.zeros(3), weights=np.array([1.0, 1.0, -1e40]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 9: Ctrl-C reaches the optimizer, loss and acceptor kernels
+# ---------------------------------------------------------------------------------------------
+# A SIGALRM handler raising _Interrupted stands for Ctrl-C's KeyboardInterrupt. Each test
+# interrupts one kernel call over a moderate array and checks that the call stopped part way:
+# the first piece of the output is written and the last one is not (a call that ran to the end
+# and raised afterwards, or that was interrupted before any work, fails). No latency is
+# asserted (bench/signals.py measures it). To keep the arrays moderate, the compiled backend's
+# signal budget is set to 0 (a check between every two pieces instead of every 0.1 s) and the
+# numpy backend's blocks are made small; neither changes a result.
+
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.fixture
+def interrupt_soon(backend, monkeypatch):
+    """``interrupt_soon()``: a context in which SIGALRM raises _Interrupted after a short
+    delay, with short signal budgets / blocks for ``backend``."""
+    if backend == "cython":
+        previous = _core._set_signal_check_seconds(0.0)
+        delay = 0.01
+    else:
+        monkeypatch.setattr(reference_optim, "_BLOCK_ELEMENTS", 1 << 14)
+        monkeypatch.setattr(reference_losses, "_PASS_ELEMENTS", 1 << 14)
+        delay = 0.05
+
+    def raise_interrupted(signum, frame):
+        raise _Interrupted
+
+    @contextlib.contextmanager
+    def interrupt():
+        handler = signal.signal(signal.SIGALRM, raise_interrupted)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, delay)
+            with pytest.raises(_Interrupted):
+                yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, handler)
+
+    yield interrupt
+    if backend == "cython":
+        _core._set_signal_check_seconds(previous)
+
+
+#: the numpy backend runs on one thread: n_threads=2 is a compiled-backend case only
+BACKEND_THREADS = [("cython", 1), ("cython", 2), ("numpy", 1)]
+SIGNAL_N = 1 << 25       # float32 elements (128 MB per array); a pass takes ~50 ms or more
+EDGE = 1 << 14           # the first and last elements checked
+
+
+@pytest.mark.parametrize("backend, n_threads", BACKEND_THREADS)
+@pytest.mark.parametrize("name, kw", [
+    ("SGD", {"momentum": 0.9}), ("Adam", {}), ("AdamW", {"amsgrad": True, "maximize": True}),
+    ("RMSprop", {"centered": True, "momentum": 0.5}), ("Adagrad", {}), ("Lion", {})])
+def test_optimizer_step_stops_at_ctrl_c(name, kw, n_threads, backend, interrupt_soon):
+    p = np.zeros(SIGNAL_N, np.float32)
+    g = np.ones(SIGNAL_N, np.float32)
+    opt = getattr(rsft, name)([p], lr=0.1, backend=backend, n_threads=n_threads, **kw)
+    with interrupt_soon():
+        opt.step([g])
+    arrays = [p] + list(opt.state[0].values())
+    assert all(np.all(a[:EDGE] != 0) for a in arrays)      # the first piece was updated
+    assert all(np.all(a[-EDGE:] == 0) for a in arrays)     # the last one never was
+    assert opt.n_steps == 0                                # the step is not counted
+    opt.step([g])                                          # and the optimizer still works
+    assert opt.n_steps == 1 and np.all(p[-EDGE:] != 0)
+
+
+@pytest.mark.parametrize("backend, n_threads", BACKEND_THREADS)
+@pytest.mark.parametrize("kernel", ["mse_loss", "bce_with_logits_loss", "softmax_xent_labels",
+                                    "softmax_xent_probs"])
+def test_loss_kernel_stops_at_ctrl_c(kernel, n_threads, backend, interrupt_soon):
+    rows, k = SIGNAL_N // 16, 16
+    z = np.random.default_rng(0).standard_normal((rows, k)).astype(np.float32)
+    no_weights = np.empty(0, np.float32)
+    grad = np.full((rows, k), np.nan, np.float32)
+    if kernel.startswith("softmax"):
+        target = (np.arange(rows) % k if kernel.endswith("labels")
+                  else np.full((rows, k), 1 / k, np.float32))
+        args = (z, target, no_weights, 1.0, np.empty(0, np.float32), grad, n_threads)
+    else:
+        args = (z, np.ones_like(z), no_weights, 1.0, np.empty((0, 0), np.float32), grad,
+                n_threads)
+    with interrupt_soon():
+        getattr(_backend.kernels(backend), kernel)(*args)
+    flat = grad.reshape(-1)
+    assert not np.isnan(flat[:EDGE]).any() and np.isnan(flat[-EDGE:]).all()
+
+
+@pytest.mark.parametrize("kernel", ["topk_accept", "statistical_rs_accept"])
+@pytest.mark.parametrize("backend", ["cython"])
+def test_compiled_acceptor_stops_at_ctrl_c_while_drawing(kernel, backend, interrupt_soon):
+    # top-k and statistical RS drew their uniforms (one per candidate) in one GIL-free call:
+    # the generator then always ended SIGNAL_N draws ahead; now the draw stops part way. (The
+    # kernel is called directly, on groups of 4096 candidates, so that nothing but the draw
+    # runs before the timer. The numpy backend's acceptors are not cut into blocks yet: see
+    # bench/signals.py.)
+    starts = np.arange(0, SIGNAL_N + 1, 4096, dtype=np.int64)
+    n_groups = starts.size - 1
+    per_group = [np.empty(n_groups, np.int64), np.empty(n_groups, np.int64),
+                 np.empty(n_groups, np.bool_), np.empty(n_groups, np.bool_)]
+    params = ((np.ones(n_groups, np.int64),) if kernel == "topk_accept"
+              else (np.full(n_groups, 10.0), False, 0.5))
+    rng = np.random.default_rng(0)
+    with interrupt_soon():
+        getattr(_backend.kernels(backend), kernel)(
+            rng, np.zeros(SIGNAL_N), starts, *params, 0, np.empty(SIGNAL_N, np.bool_),
+            *per_group)
+    finished = np.random.default_rng(0)
+    finished.random(SIGNAL_N)
+    assert rng.bit_generator.state != finished.bit_generator.state
+    assert rng.bit_generator.state != np.random.default_rng(0).bit_generator.state

@@ -40,6 +40,7 @@ BUILD_DEBUG_CHECKS = bool(RSFT_CYTHON_DEBUG)
 
 include "program.pxi"
 include "_kernels/bitgen.pxi"
+include "_kernels/signals.pxi"
 include "_kernels/sampler.pxi"
 include "_kernels/hat.pxi"
 include "optim.pxi"

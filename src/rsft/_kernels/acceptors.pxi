@@ -35,6 +35,9 @@ cdef extern from *:
 
 cdef enum:
     GROUP_BLOCK = 65536     # groups per nogil block; Ctrl-C is checked between blocks
+    # uniforms per draw of fill_uniforms, and labels per stretch of group_order's scans:
+    # Ctrl-C is checked between them
+    UNIFORM_PIECE = 1 << 20
     SMALL_SORT = 24         # insertion sort up to this size, qsort above
 
 
@@ -410,6 +413,8 @@ def group_order(const int64_t[::1] labels):
         if labels[i] < labels[i - 1]:
             in_order = False
             break
+        if i % UNIFORM_PIECE == 0:
+            PyErr_CheckSignals()
     if in_order:
         return (None,) + runs(<const uint64_t *>&labels[0] if n else NULL, n, 0)
     keys_a, keys_b = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint64)
@@ -429,12 +434,13 @@ def group_order(const int64_t[::1] labels):
         key[i] = <uint64_t>labels[i] - lo
         span = max(span, key[i])
     shift = 0
-    with nogil:
-        while shift < 64 and (span >> shift) != 0:
+    while shift < 64 and (span >> shift) != 0:
+        PyErr_CheckSignals()        # between passes (a pass over 2e8 labels takes ~1 s)
+        with nogil:
             radix_pass(key_src, pos_src, key_dst, pos_dst, n, shift, &counts[0])
-            key_src, key_dst = key_dst, key_src
-            pos_src, pos_dst = pos_dst, pos_src
-            shift += RADIX_BITS
+        key_src, key_dst = key_dst, key_src
+        pos_src, pos_dst = pos_dst, pos_src
+        shift += RADIX_BITS
     order = order_a if pos_src == &pos[0] else order_b
     return (order,) + runs(key_src, n, lo)
 
@@ -445,6 +451,8 @@ cdef tuple runs(const uint64_t *key, Py_ssize_t n, uint64_t lo):
     cdef Py_ssize_t i, g = 0, n_groups = 1 if n else 0
     for i in range(1, n):
         n_groups += key[i] != key[i - 1]
+        if i % UNIFORM_PIECE == 0:
+            PyErr_CheckSignals()
     starts = np.empty(n_groups + 1, dtype=np.int64)
     group_labels = np.empty(n_groups, dtype=np.int64)
     cdef int64_t[::1] st = starts, gl = group_labels
@@ -453,6 +461,8 @@ cdef tuple runs(const uint64_t *key, Py_ssize_t n, uint64_t lo):
             st[g] = i
             gl[g] = <int64_t>(key[i] + lo)
             g += 1
+        if i % UNIFORM_PIECE == 0:
+            PyErr_CheckSignals()
     st[n_groups] = n
     return starts, group_labels
 
@@ -487,13 +497,19 @@ def mark_duplicates(double[::1] r, const int64_t[::1] keys, const int64_t[::1] s
 
 
 cdef int fill_uniforms(rng, double *u, Py_ssize_t n) except -1:
-    """``u[:n] = rng.random(n)``, under the bit generator's lock."""
+    """``u[:n] = rng.random(n)``, under the bit generator's lock, in pieces of UNIFORM_PIECE
+    with a check for Ctrl-C between them (2e8 draws take about a second). The pieces draw the
+    same stream as one call: each double is the next draw of the bit generator."""
     bit_generator = rng.bit_generator
     cdef bitgen_t *bg = get_bitgen(bit_generator)
     cdef int fast = pcg64_inline(bit_generator)
-    if n:
+    cdef Py_ssize_t lo = 0, m
+    while lo < n:
+        m = min(<Py_ssize_t>UNIFORM_PIECE, n - lo)
         with bit_generator.lock, nogil:
-            fill_uniform(bg, fast, u, n)
+            fill_uniform(bg, fast, u + lo, m)
+        lo += m
+        PyErr_CheckSignals()
     return 0
 
 

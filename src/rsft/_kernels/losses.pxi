@@ -14,6 +14,8 @@
 # is accumulated in double in a fixed order, and the partial sums are added in block order. The
 # blocks run on up to ``n_threads`` threads, so the value and the gradient are the same bits for
 # every ``n_threads``. (The reference uses numpy's pairwise sum: totals agree to rounding.)
+# Long loops check for Ctrl-C between blocks (of rows, for softmax, log-softmax and the
+# categorical draws too) on signals.pxi's time budget.
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport log, fabs, fabsf
@@ -513,7 +515,9 @@ cdef double blocked_loss(LossKind kind, const floating[:, ::1] a, const floating
                          floating[::1] row_loss_out, floating[:, ::1] loss_out,
                          floating[:, ::1] grad_out, int n_threads) except? -1.0:
     """Run loss ``kind`` block by block on up to ``n_threads`` threads; the total is the sum of
-    the blocks' partial sums in block order (the same bits for every ``n_threads``)."""
+    the blocks' partial sums in block order (the same bits for every ``n_threads``). Between
+    blocks the calling thread checks for Ctrl-C (signals.pxi): an interrupted call stops at the
+    next block and raises the handler's exception (the outputs then partly written)."""
     cdef Py_ssize_t n = a.shape[0], k = a.shape[1], blk, r0
     cdef Py_ssize_t rows = max(1, <Py_ssize_t>LOSS_BLOCK_ELEMENTS // max(k, 1))
     cdef Py_ssize_t n_blocks = (n + rows - 1) // rows
@@ -521,6 +525,8 @@ cdef double blocked_loss(LossKind kind, const floating[:, ::1] a, const floating
     cdef double total = 0.0
     cdef double *partial = <double *>malloc(max(n_blocks, 1) * sizeof(double))
     cdef double *scratch = <double *>malloc(max(k, 1) * n_teams * sizeof(double))
+    cdef CallWatch watch
+    open_watch(&watch)
     if partial == NULL or scratch == NULL:
         free(partial)
         free(scratch)
@@ -529,16 +535,20 @@ cdef double blocked_loss(LossKind kind, const floating[:, ::1] a, const floating
         if n_teams == 1:
             with nogil:
                 for blk in range(n_blocks):
+                    if stop_here(&watch, True):
+                        break
                     partial[blk] = loss_rows(kind, a, b, labels, w, grad_scale, row_loss_out,
                                              loss_out, grad_out, blk * rows,
                                              min(n, (blk + 1) * rows), scratch)
         else:
             for blk in prange(n_blocks, schedule="dynamic", chunksize=1, nogil=True,
                               num_threads=n_teams):
-                r0 = blk * rows
-                partial[blk] = loss_rows(kind, a, b, labels, w, grad_scale, row_loss_out,
-                                         loss_out, grad_out, r0, min(n, r0 + rows),
-                                         scratch + threadid() * max(k, 1))
+                if not stop_here(&watch, threadid() == 0):
+                    r0 = blk * rows
+                    partial[blk] = loss_rows(kind, a, b, labels, w, grad_scale, row_loss_out,
+                                             loss_out, grad_out, r0, min(n, r0 + rows),
+                                             scratch + threadid() * max(k, 1))
+        raise_interruption(&watch)
         for blk in range(n_blocks):
             total += partial[blk]
     finally:
@@ -597,10 +607,16 @@ def softmax_xent_probs(const floating[:, ::1] logits, const floating[:, ::1] tar
 
 def sigmoid(const floating[::1] z, floating[::1] out):
     """Logistic function in the storage type, as in the BCE kernel (sigmoid_from)."""
-    cdef Py_ssize_t i, n = z.shape[0]
+    cdef Py_ssize_t i, b, n = z.shape[0], size = LOSS_BLOCK_ELEMENTS
+    cdef CallWatch watch
+    open_watch(&watch)
     with nogil:
-        for i in range(n):
-            out[i] = sigmoid_from(z[i], exp_nonpositive(-f_abs(z[i])))
+        for b in range((n + size - 1) // size):    # a signal check between blocks
+            if stop_here(&watch, True):
+                break
+            for i in range(b * size, min(b * size + size, n)):
+                out[i] = sigmoid_from(z[i], exp_nonpositive(-f_abs(z[i])))
+    raise_interruption(&watch)
 
 
 def exp_nonpositive_values(const floating[::1] x, floating[::1] out):
@@ -624,16 +640,22 @@ def softmax(const floating[:, ::1] logits, floating[:, ::1] out):
     cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i, j
     cdef double m, inv
     cdef double *e = <double *>malloc(max(k, 1) * sizeof(double))
+    cdef Py_ssize_t rows = max(1, <Py_ssize_t>LOSS_BLOCK_ELEMENTS // max(k, 1))  # per check
+    cdef CallWatch watch
+    open_watch(&watch)
     if e == NULL:
         raise MemoryError()
     try:
         with nogil:
             for i in range(n):
+                if i % rows == 0 and stop_here(&watch, True):
+                    break
                 inv = 1.0 / row_shifted_exp(&logits[i, 0], k, e, &m)
                 for j in range(k):
                     out[i, j] = <floating>(e[j] * inv)
     finally:
         free(e)
+    raise_interruption(&watch)
 
 
 def log_softmax(const floating[:, ::1] logits, floating[:, ::1] out):
@@ -641,16 +663,22 @@ def log_softmax(const floating[:, ::1] logits, floating[:, ::1] out):
     cdef Py_ssize_t n = logits.shape[0], k = logits.shape[1], i, j
     cdef double m, ls
     cdef double *e = <double *>malloc(max(k, 1) * sizeof(double))
+    cdef Py_ssize_t rows = max(1, <Py_ssize_t>LOSS_BLOCK_ELEMENTS // max(k, 1))  # per check
+    cdef CallWatch watch
+    open_watch(&watch)
     if e == NULL:
         raise MemoryError()
     try:
         with nogil:
             for i in range(n):
+                if i % rows == 0 and stop_here(&watch, True):
+                    break
                 ls = log(row_shifted_exp(&logits[i, 0], k, e, &m))
                 for j in range(k):
                     out[i, j] = <floating>((<double>logits[i, j] - m) - ls)
     finally:
         free(e)
+    raise_interruption(&watch)
 
 
 def categorical_inverse_cdf(const floating[:, ::1] probs, const double[:, ::1] u,
@@ -660,11 +688,16 @@ def categorical_inverse_cdf(const floating[:, ::1] probs, const double[:, ::1] u
     cdef Py_ssize_t n = probs.shape[0], k = probs.shape[1], m = u.shape[1], i, j, r
     cdef double acc
     cdef double *c = <double *>malloc(max(k, 1) * sizeof(double))
+    cdef Py_ssize_t rows = max(1, <Py_ssize_t>LOSS_BLOCK_ELEMENTS // max(k, 1))  # per check
+    cdef CallWatch watch
+    open_watch(&watch)
     if c == NULL:
         raise MemoryError()
     try:
         with nogil:
             for i in range(n):
+                if i % rows == 0 and stop_here(&watch, True):
+                    break
                 acc = 0.0
                 for j in range(k):
                     acc = acc + <double>probs[i, j]
@@ -673,3 +706,4 @@ def categorical_inverse_cdf(const floating[:, ::1] probs, const double[:, ::1] u
                     out[i, r] = bisect_right(c, k - 1, u[i, r] * acc)
     finally:
         free(c)
+    raise_interruption(&watch)

@@ -1,6 +1,7 @@
-# Rejection-sampling kernels (included by _core.pyx after program.pxi and bitgen.pxi); twin of
-# rsft._reference.sampler, which is the specification (the program's formula is in
-# rsft._program, the acceptance test and the draw order in the reference's docstring).
+# Rejection-sampling kernels (included by _core.pyx after program.pxi, bitgen.pxi and
+# signals.pxi); twin of rsft._reference.sampler, which is the specification (the program's
+# formula is in rsft._program, the acceptance test and the draw order in the reference's
+# docstring).
 #
 # Three layers: scalar helpers (one row evaluation, one acceptance test), the chunk layer
 # (proposal fills and the sampling strategies, each one cdef function with one signature), and
@@ -8,8 +9,6 @@
 from cpython.exc cimport PyErr_CheckSignals
 from cython.parallel cimport prange, threadid
 from libc.math cimport log, log1p, exp, fabs, INFINITY, NAN
-from cpython.pyport cimport PY_SSIZE_T_MAX
-from cpython.ref cimport PyObject
 from libc.stdlib cimport malloc, calloc, realloc, free
 
 
@@ -457,7 +456,8 @@ cdef Strategy choose_strategy(const double *prog, Py_ssize_t n_rows, int family,
 
 
 # ---------------------------------------------------------------------------------------------
-# The chunk loop: buffers, signal checks on a time budget, one stream, blocks of streams
+# The chunk loop: buffers, signal checks on a time budget (signals.pxi), one stream,
+# blocks of streams
 # ---------------------------------------------------------------------------------------------
 
 cdef struct StreamBuffers:     # one thread's chunk arrays, grown (realloc) to the longest chunk
@@ -519,78 +519,6 @@ cdef void close_buffers(StreamBuffers *buf) noexcept nogil:
     free(buf.row_values)
 
 
-cdef extern from "Python.h":
-    # PyErr_CheckSignals as plain C: it runs the handlers and leaves their exception set; the
-    # loop keeps it aside (fetch) and raises it (restore) once the GIL-free loop has ended and
-    # the Generator's lock is released
-    int run_signal_handlers "PyErr_CheckSignals"() noexcept
-    void fetch_exception "PyErr_Fetch"(PyObject **, PyObject **, PyObject **) noexcept
-    void restore_exception "PyErr_Restore"(PyObject *, PyObject *, PyObject *) noexcept
-
-cdef extern from *:
-    """
-    #include <time.h>
-    static double rsft_monotonic_seconds(void) {
-    #if defined(CLOCK_MONOTONIC)
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-    #else
-        return (double)clock() / CLOCKS_PER_SEC;
-    #endif
-    }
-    """
-    double monotonic_seconds "rsft_monotonic_seconds"() noexcept nogil
-
-#: seconds of GIL-free chunk loop between two signal checks. A check takes the GIL, which can
-#: cost up to the interpreter's switch interval (5 ms) when another Python thread is busy, so
-#: the loop checks on a time budget rather than after every chunk (about 0.7 ms each): at most
-#: ~5% slower beside a busy thread, and Ctrl-C still answers within ~0.1 s.
-cdef double SIGNAL_CHECK_SECONDS = 0.1
-
-
-cdef struct CallWatch:         # shared by every stream (and thread) of one call
-    double next_signal_check    # monotonic time of the next signal check
-    bint interrupted            # a signal handler raised: every stream stops at its next chunk
-    PyObject *exc_type          # the exception it raised, kept aside (owned references)
-    PyObject *exc_value
-    PyObject *exc_traceback
-    Py_ssize_t first_failed     # lowest-known failing block (blocks after it may be skipped)
-
-
-cdef void open_watch(CallWatch *watch) noexcept nogil:
-    watch.next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-    watch.interrupted = False
-    watch.exc_type = watch.exc_value = watch.exc_traceback = NULL
-    watch.first_failed = PY_SSIZE_T_MAX
-
-
-cdef bint poll_signals(CallWatch *watch) noexcept nogil:
-    """Run Python's signal handlers when the time budget is spent (taking the GIL for it);
-    True once a handler raised. Only the calling thread polls: signals are handled there."""
-    cdef double now
-    if watch.interrupted:
-        return True
-    now = monotonic_seconds()
-    if now >= watch.next_signal_check:
-        watch.next_signal_check = now + SIGNAL_CHECK_SECONDS
-        with gil:
-            if run_signal_handlers() != 0:
-                fetch_exception(&watch.exc_type, &watch.exc_value, &watch.exc_traceback)
-                watch.interrupted = True
-    return watch.interrupted
-
-
-cdef int raise_interruption(CallWatch *watch) except -1:
-    """Raise the exception a signal handler raised during the call (KeyboardInterrupt for
-    Ctrl-C), if any."""
-    if watch.interrupted:
-        watch.interrupted = False
-        restore_exception(watch.exc_type, watch.exc_value, watch.exc_traceback)
-        return -1
-    return 0
-
-
 cdef struct StreamPlan:        # what a call decided once, read by each of its streams
     Chunk proto                 # the per-call fields of every Chunk (prog, params, options)
     int code                    # proposal family
@@ -645,7 +573,7 @@ cdef void run_stream(const StreamPlan *plan, bitgen_t *bg, int fast, double *out
             break
         if state.n_acc == 0:
             n_dry += 1
-        if (polls_signals and poll_signals(watch)) or watch.interrupted:
+        if stop_here(watch, polls_signals):
             break
         if block > watch.first_failed:
             break

@@ -38,6 +38,12 @@ float32 before they are added).
 
 Categorical sampling (:func:`categorical_inverse_cdf`) is exact on both backends: a left-to-right
 double cumulative sum (``np.cumsum`` is sequential) and comparisons only.
+
+Long inputs run in blocks of rows (:func:`_row_blocks`, about ``_PASS_ELEMENTS`` elements
+each): numpy runs each ufunc over its whole operand without letting Python run a signal
+handler, so between blocks Ctrl-C gets through. Every result is computed row by row (row sums
+included: numpy's sum along a row does not depend on the other rows), and each total is still
+one ``np.sum`` over all the per-element losses, so blocks never change a bit.
 """
 
 import functools
@@ -67,15 +73,34 @@ def _wide(a):
     return np.asarray(a, dtype=_F64)
 
 
-def _finish(per, w, loss_out, grad, grad_out):
-    """Weight per-sample losses, store the optional outputs and return the total."""
-    if w.shape[0] != 0:
-        per = _wide(w).reshape((-1,) + (1,) * (per.ndim - 1)) * per
-    if loss_out.shape[0] != 0:
-        loss_out[...] = per
-    if grad_out.shape[0] != 0:
-        grad_out[...] = grad()
-    return float(np.sum(per))
+#: elements per block of rows of a long pass (at least one row per block)
+_PASS_ELEMENTS = 1 << 20
+
+
+def _row_blocks(a):
+    """``[(start, stop), ...]``: consecutive ranges of the rows of ``a`` (axis 0), about
+    ``_PASS_ELEMENTS`` elements each (one block for a short input; ``[(0, 0)]`` for none)."""
+    n = a.shape[0]
+    rows = max(1, _PASS_ELEMENTS // max(1, math.prod(a.shape[1:])))
+    return [(r, min(n, r + rows)) for r in range(0, n, rows)] or [(0, 0)]
+
+
+def _blocked_total(x, shape, w, loss_out, grad_out, block):
+    """Run ``block(a, b) -> (per, grad)`` (the float64 losses of rows ``[a, b)`` of the input
+    ``x`` before weighting, of shape ``shape`` for all rows, and a callable giving their
+    gradient) on every block of rows; weight the losses, store the optional outputs and return
+    the total: one ``np.sum`` over all the weighted losses, in the order it has without blocks."""
+    weighted = np.empty(shape, _F64)
+    for a, b in _row_blocks(x):
+        per, grad = block(a, b)
+        if w.shape[0] != 0:
+            per = _wide(w[a:b]).reshape((-1,) + (1,) * (per.ndim - 1)) * per
+        weighted[a:b] = per
+        if loss_out.shape[0] != 0:
+            loss_out[a:b] = per
+        if grad_out.shape[0] != 0:
+            grad_out[a:b] = grad()
+    return float(np.sum(weighted))
 
 
 def _row_scale(grad_scale, w):
@@ -88,9 +113,13 @@ def _row_scale(grad_scale, w):
 @_quiet
 def mse_loss(pred, target, weights, grad_scale, loss_out, grad_out, n_threads):
     """Weighted squared error: returns ``sum w_i (p_ij - t_ij)^2``; gradient ``2 w_i d_ij``."""
-    d = _wide(pred) - _wide(target)
     c = _row_scale(2.0 * grad_scale, weights)
-    return _finish(d * d, weights, loss_out, lambda: c * d, grad_out)
+
+    def block(a, b):
+        d = _wide(pred[a:b]) - _wide(target[a:b])
+        return d * d, lambda: (c if np.ndim(c) == 0 else c[a:b]) * d
+
+    return _blocked_total(pred, pred.shape, weights, loss_out, grad_out, block)
 
 
 # -- exp on (-inf, 0] and log1p on [0, 1]: the kernels' polynomials (see _kernels/losses.pxi
@@ -179,22 +208,25 @@ def _bce_parts(z):
 @_quiet
 def bce_with_logits_loss(pred, target, weights, grad_scale, loss_out, grad_out, n_threads):
     """Weighted BCE with logits: ``max(z,0) - z*y + log1p(exp(-|z|))``; gradient ``sigmoid(z)-y``."""
-    z = np.asarray(pred)
-    y = np.asarray(target)
-    dt = z.dtype.type
-    e, sig = _bce_parts(z)
-    per = (np.maximum(z, dt(0)) - z * y) + _log1p_unit(e)
-    if weights.shape[0] == 0:
-        c = dt(grad_scale)
-    else:
-        w = np.asarray(weights).reshape(-1, 1)
-        per = w * per
-        c = (grad_scale * _wide(w)).astype(z.dtype)
-    if loss_out.shape[0] != 0:
-        loss_out[...] = per
-    if grad_out.shape[0] != 0:
-        grad_out[...] = c * (sig - y)
-    return float(np.sum(per, dtype=_F64))
+    dt = pred.dtype.type
+    per_all = np.empty(pred.shape, pred.dtype)
+    for a, b in _row_blocks(pred):
+        z = np.asarray(pred[a:b])
+        y = np.asarray(target[a:b])
+        e, sig = _bce_parts(z)
+        per = (np.maximum(z, dt(0)) - z * y) + _log1p_unit(e)
+        if weights.shape[0] == 0:
+            c = dt(grad_scale)
+        else:
+            w = np.asarray(weights[a:b]).reshape(-1, 1)
+            per = w * per
+            c = (grad_scale * _wide(w)).astype(z.dtype)
+        per_all[a:b] = per
+        if loss_out.shape[0] != 0:
+            loss_out[a:b] = per
+        if grad_out.shape[0] != 0:
+            grad_out[a:b] = c * (sig - y)
+    return float(np.sum(per_all, dtype=_F64))
 
 
 def _shifted_exp(logits):
@@ -208,36 +240,48 @@ def _shifted_exp(logits):
 @_quiet
 def softmax_xent_labels(logits, labels, weights, grad_scale, loss_out, grad_out, n_threads):
     """Softmax cross-entropy with integer labels: ``log(s) - (z_y - m)`` per row."""
-    shifted, e, s = _shifted_exp(logits)
-    rows = np.arange(shifted.shape[0])
-    per = np.log(s) - shifted[rows, labels]
+    scale = _row_scale(grad_scale, weights)
 
-    def grad():
-        p = e * (1.0 / s)[:, None]
-        p[rows, labels] -= 1.0
-        return _row_scale(grad_scale, weights) * p
+    def block(a, b):
+        shifted, e, s = _shifted_exp(logits[a:b])
+        rows, y = np.arange(b - a), labels[a:b]
+        per = np.log(s) - shifted[rows, y]
 
-    return _finish(per, weights, loss_out, grad, grad_out)
+        def grad():
+            p = e * (1.0 / s)[:, None]
+            p[rows, y] -= 1.0
+            return (scale if np.ndim(scale) == 0 else scale[a:b]) * p
+
+        return per, grad
+
+    return _blocked_total(logits, logits.shape[:1], weights, loss_out, grad_out, block)
 
 
 @_quiet
 def softmax_xent_probs(logits, targets, weights, grad_scale, loss_out, grad_out, n_threads):
     """Softmax cross-entropy with probability targets: ``sum_j t_j (log(s) - (z_j - m))``."""
-    shifted, e, s = _shifted_exp(logits)
-    t = _wide(targets)
-    per = (t * (np.log(s)[:, None] - shifted)).sum(axis=1)
+    scale = _row_scale(grad_scale, weights)
 
-    def grad():
-        p = e * (1.0 / s)[:, None]
-        return _row_scale(grad_scale, weights) * (p * t.sum(axis=1)[:, None] - t)
+    def block(a, b):
+        shifted, e, s = _shifted_exp(logits[a:b])
+        t = _wide(targets[a:b])
+        per = (t * (np.log(s)[:, None] - shifted)).sum(axis=1)
 
-    return _finish(per, weights, loss_out, grad, grad_out)
+        def grad():
+            p = e * (1.0 / s)[:, None]
+            return (scale if np.ndim(scale) == 0 else scale[a:b]) * (p * t.sum(axis=1)[:, None]
+                                                                      - t)
+
+        return per, grad
+
+    return _blocked_total(logits, logits.shape[:1], weights, loss_out, grad_out, block)
 
 
 @_quiet
 def sigmoid(z, out):
     """Logistic function in z's dtype, as in the BCE kernel."""
-    out[...] = _bce_parts(np.asarray(z))[1]
+    for a, b in _row_blocks(z):
+        out[a:b] = _bce_parts(np.asarray(z[a:b]))[1]
 
 
 @_quiet
@@ -255,18 +299,21 @@ def log1p_unit_values(e, out):
 @_quiet
 def softmax(logits, out):
     """Row-wise softmax probabilities ``e_j * (1/s)``."""
-    _, e, s = _shifted_exp(logits)
-    out[...] = e * (1.0 / s)[:, None]
+    for a, b in _row_blocks(logits):
+        _, e, s = _shifted_exp(logits[a:b])
+        out[a:b] = e * (1.0 / s)[:, None]
 
 
 @_quiet
 def log_softmax(logits, out):
     """Row-wise log-softmax ``(z_j - m) - log(s)``."""
-    shifted, _, s = _shifted_exp(logits)
-    out[...] = shifted - np.log(s)[:, None]
+    for a, b in _row_blocks(logits):
+        shifted, _, s = _shifted_exp(logits[a:b])
+        out[a:b] = shifted - np.log(s)[:, None]
 
 
-#: rows per block of the vectorised search (bounds its n*m*k temporary)
+#: rows per block of the vectorised search (bounds its n*m*k temporary; and Ctrl-C gets
+#: through between blocks)
 _BLOCK_ELEMENTS = 1 << 22
 
 
@@ -280,9 +327,9 @@ def categorical_inverse_cdf(probs, u, out):
     m = u.shape[1]
     if n == 0 or m == 0:
         return
-    c = np.cumsum(_wide(probs), axis=1)
     rows = max(1, _BLOCK_ELEMENTS // max(1, m * k))
     for a in range(0, n, rows):
         b = min(n, a + rows)
-        v = u[a:b] * c[a:b, k - 1:k]
-        out[a:b] = (c[a:b, None, :k - 1] <= v[:, :, None]).sum(axis=2)
+        c = np.cumsum(_wide(probs[a:b]), axis=1)
+        v = u[a:b] * c[:, k - 1:k]
+        out[a:b] = (c[:, None, :k - 1] <= v[:, :, None]).sum(axis=2)

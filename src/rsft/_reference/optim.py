@@ -24,13 +24,39 @@ Conventions shared by every kernel:
   differently in its vector and scalar code), so the bits of a NaN could not otherwise match.
 * ``n_threads`` is ignored here; the compiled kernels split the pass into blocks, which never
   changes the result.
+* A pass over more than ``_BLOCK_ELEMENTS`` elements runs block by block on slices of every
+  array (:func:`_in_blocks`): numpy runs each ufunc over its whole operand without letting
+  Python run a signal handler, so without blocks Ctrl-C would wait for the whole pass (seconds
+  on 1e9 elements); between blocks of ~1 ms it gets through. Elements are independent: the same
+  bits. An interrupted step leaves the blocks before the interruption updated.
 """
+
+import functools
 
 import numpy as np
 
 __all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "lion_step"]
 
+#: elements per block of a long pass (a few ms of numpy calls per block at most)
+_BLOCK_ELEMENTS = 1 << 20
 
+
+def _in_blocks(step):
+    """Run ``step(param, *args)`` on consecutive slices of ``_BLOCK_ELEMENTS`` elements of
+    ``param`` and of every array argument (the gradient and the state; a state array of length 0,
+    absent, stays empty when sliced), so that Python's signal handlers run between blocks."""
+    @functools.wraps(step)
+    def in_blocks(param, *args):
+        n = param.shape[0]
+        if n <= _BLOCK_ELEMENTS:
+            return step(param, *args)
+        for lo in range(0, n, _BLOCK_ELEMENTS):
+            hi = lo + _BLOCK_ELEMENTS
+            step(param[lo:hi], *(a[lo:hi] if isinstance(a, np.ndarray) else a for a in args))
+    return in_blocks
+
+
+@_in_blocks
 def sgd_step(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, weight_decay,
              nesterov, maximize, first, n_threads):
     """One SGD step (torch.optim.SGD), in place. Per element::
@@ -62,6 +88,7 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, we
     _nan_to_canonical(param, momentum_buffer)
 
 
+@_in_blocks
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, one_minus_beta1, beta2,
               one_minus_beta2, step_size, bias_correction2_sqrt, eps, weight_decay, decay,
               amsgrad, maximize, n_threads):
@@ -107,6 +134,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, one_minus
     _nan_to_canonical(param, exp_avg, exp_avg_sq, max_exp_avg_sq)
 
 
+@_in_blocks
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, one_minus_alpha,
                  eps, weight_decay, momentum, centered, maximize, n_threads):
     """One RMSprop step (torch.optim.RMSprop), in place. Per element::
@@ -154,6 +182,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
     _nan_to_canonical(param, square_avg, grad_avg, momentum_buffer)
 
 
+@_in_blocks
 def adagrad_step(param, grad, state_sum, clr, eps, weight_decay, maximize, n_threads):
     """One Adagrad step (torch.optim.Adagrad), in place. Per element::
 
@@ -180,6 +209,7 @@ def adagrad_step(param, grad, state_sum, clr, eps, weight_decay, maximize, n_thr
     _nan_to_canonical(param, state_sum)
 
 
+@_in_blocks
 def lion_step(param, grad, exp_avg, lr, beta1, one_minus_beta1, beta2, one_minus_beta2, decay,
               maximize, n_threads):
     """One Lion step (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms",
