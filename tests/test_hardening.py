@@ -632,3 +632,26 @@ def test_compiled_acceptor_stops_at_ctrl_c_while_drawing(kernel, backend, interr
     finished.random(SIGNAL_N)
     assert rng.bit_generator.state != finished.bit_generator.state
     assert rng.bit_generator.state != np.random.default_rng(0).bit_generator.state
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_centered_rmsprop_clamps_a_variance_rounded_below_zero(dtype, backend):
+    """alpha near 0 (2e-16 found by make fuzz; 1e-7 rounds in float32): v = g^2 and a = g up
+    to rounding, and v - a*a came out a few ulps below 0 for some g: sqrt gave NaN from finite
+    input (torch.optim does the same)."""
+    g = np.random.default_rng(5).normal(size=4096).astype(dtype)
+    p = np.zeros(4096, dtype)
+    alpha = 2e-16 if dtype == np.float64 else 1e-7
+    opt = rsft.RMSprop(p, lr=0.1, alpha=alpha, eps=1e-8, centered=True, backend=backend)
+    for _ in range(3):
+        opt.step(g)
+    assert np.all(np.isfinite(p)), np.flatnonzero(~np.isfinite(p))[:5]
+    # where v - a*a rounded to a negative, avg is eps: the step is lr * g / eps, finite
+    v, a = opt.state[0]["square_avg"], opt.state[0]["grad_avg"]
+    assert np.any(v - a * a < 0)           # the case the clamp exists for is reached
+
+
+def test_centered_rmsprop_keeps_nan_from_nan_gradients(backend):
+    p = np.zeros(3)
+    rsft.RMSprop(p, lr=0.1, centered=True, backend=backend).step(np.array([np.nan, 1.0, 0.0]))
+    assert np.isnan(p[0]) and np.all(np.isfinite(p[1:]))

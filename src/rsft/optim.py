@@ -899,7 +899,7 @@ class RMSprop(Optimizer):
         g = g + weight_decay * p                     (if weight_decay != 0)
         v = alpha * v + (1 - alpha) * g * g
         a = alpha * a + (1 - alpha) * g              (if centered)
-        avg = sqrt(v - a * a) + eps if centered else sqrt(v) + eps
+        avg = sqrt(max(v - a * a, 0)) + eps if centered else sqrt(v) + eps
         b = momentum * b + g / avg; p = p - lr * b   (if momentum != 0)
         p = p - lr * g / avg                         (otherwise)
 
@@ -920,6 +920,8 @@ class RMSprop(Optimizer):
         Momentum factor, ``>= 0``.
     centered : bool, default False
         Normalise by the estimated variance of the gradient instead of its second moment.
+        The variance ``v - a * a`` is clamped at 0: rounding can make it a few ulps negative
+        (e.g. ``alpha`` near 0), where torch.optim's ``sqrt`` gives NaN from finite input.
     maximize, backend, n_threads
         See :class:`Optimizer`.
 

@@ -144,7 +144,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
         v = alpha * v + (1 - alpha) * (g * g)
         if centered:
             a = alpha * a + (1 - alpha) * g
-            avg = sqrt(v - a * a) + eps
+            avg = sqrt(max(v - a * a, 0)) + eps     (NaN stays NaN)
         else:
             avg = sqrt(v) + eps
         if momentum != 0:
@@ -168,6 +168,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
         grad_avg *= alpha
         grad_avg += oma * g
         avg = np.subtract(square_avg, grad_avg * grad_avg)
+        avg[avg < 0] = 0        # rounding below 0 (a variance): clamped, as the kernel does
         np.sqrt(avg, out=avg)
     else:
         avg = np.sqrt(square_avg)
