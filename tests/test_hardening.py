@@ -655,3 +655,15 @@ def test_centered_rmsprop_keeps_nan_from_nan_gradients(backend):
     p = np.zeros(3)
     rsft.RMSprop(p, lr=0.1, centered=True, backend=backend).step(np.array([np.nan, 1.0, 0.0]))
     assert np.isnan(p[0]) and np.all(np.isfinite(p[1:]))
+
+
+@pytest.mark.parametrize("df, scale", [(1e100, 1e150), (0.5, 1e-150), (1e100, 1e101)])
+def test_student_t_envelope_terms_beyond_float64_are_refused(df, scale):
+    """k = 1 / (df scale^2) underflowed to 0 (or overflowed): ZeroDivisionError, or a log M
+    computed without the Student t term. The distribution itself still works."""
+    t = rsft.StudentT(df, 0.0, scale)
+    assert t.support == (-math.inf, math.inf) and np.isfinite(t.logpdf(np.array([0.0]))).all()
+    with pytest.raises(ValueError, match=r"df \* scale\*\*2 = .* is outside \[1e-300, 1e300\]"):
+        rsft.RejectionSampler(t, rsft.StudentT(1, 0, scale))
+    with pytest.raises(ValueError, match=r"df \* scale\*\*2 = .* is outside \[1e-300, 1e300\]"):
+        rsft.RejectionSampler(rsft.Normal(0, scale), t)

@@ -164,8 +164,23 @@ class StudentT(Distribution):
         z = (x - self.loc) / self.scale
         return self._const() - 0.5 * (self.df + 1.0) * np.log1p(z * z / self.df)
 
+    @property
+    def support(self):
+        """``(-inf, inf)`` (without building the envelope's terms, which may be refused)."""
+        return (-math.inf, math.inf)
+
     def _terms(self):
-        k = 1.0 / (self.df * self.scale * self.scale)
+        # the envelope's term (df + 1)/2 * log1p(k (x - loc)^2) needs k = 1 / (df scale^2) as a
+        # normal float: StudentT(1e100, 0, 1e150) has df scale^2 = 1e400, k = 0, and the term
+        # would vanish from the log-ratio (log M was then computed without it)
+        width = self.df * self.scale * self.scale
+        if not 1e-300 <= width <= 1e300:
+            raise ValueError(
+                f"{self!r}: df * scale**2 = {self.df:.6g} * {self.scale:.6g}**2 is outside "
+                "[1e-300, 1e300], where the "
+                "exact envelope's Student t term can be represented in float64; rescale the "
+                "problem (or use Normal for df above about 1e6)")
+        k = 1.0 / width
         return Terms(const=self._const(), tlog=[(-0.5 * (self.df + 1.0), self.loc, k)],
                      center=self.loc)
 
