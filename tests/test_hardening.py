@@ -41,8 +41,10 @@ def test_scales_at_the_ends_of_the_range_work():
 
 
 def test_student_t_degrees_of_freedom_range():
-    with pytest.raises(ValueError, match=r"df must be in \(0, 1e\+100\]"):
+    with pytest.raises(ValueError, match=r"df must be in \[1e-100, 1e\+100\]"):
         rsft.StudentT(1e300, 0, 1e5)
+    with pytest.raises(ValueError, match=r"df must be in \[1e-100, 1e\+100\]"):
+        rsft.StudentT(5e-324)         # "math domain error" from lgamma before (make fuzz)
     s = rsft.RejectionSampler(rsft.StudentT(1e100, 0, 2.0), rsft.StudentT(1e100, 0, 2.0))
     assert abs(s.log_M) < 1e-9
 
@@ -667,3 +669,19 @@ def test_student_t_envelope_terms_beyond_float64_are_refused(df, scale):
         rsft.RejectionSampler(t, rsft.StudentT(1, 0, scale))
     with pytest.raises(ValueError, match=r"df \* scale\*\*2 = .* is outside \[1e-300, 1e300\]"):
         rsft.RejectionSampler(rsft.Normal(0, scale), t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_mean_with_weights_summing_to_a_subnormal(dtype, backend):
+    """1 / sum(w) overflowed to inf: NaN values and gradients from finite input (make fuzz).
+    The weighted mean is scale-free: it equals the mean with the weights scaled by 2**100."""
+    z = np.random.default_rng(1).normal(size=(4, 3)).astype(dtype)
+    y = np.array([0, 2, 1, 0])
+    tiny = np.array([0.0, 0.0, 2.2250738585e-311, 1e-312] if dtype == np.float64 else
+                    [0.0, 0.0, 1e-45, 1e-44], dtype)
+    loss = rsft.SoftmaxCrossEntropy(backend=backend)
+    with np.errstate(all="raise"):
+        value, grad = loss.value_and_grad(z, y, weights=tiny)
+    want_value, want_grad = loss.value_and_grad(z, y, weights=tiny * dtype(2.0 ** 100))
+    assert value == want_value and np.array_equal(grad, want_grad)
+    assert np.all(np.isfinite(grad)) and np.all(grad[:2] == 0)

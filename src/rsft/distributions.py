@@ -140,8 +140,9 @@ class StudentT(Distribution):
 
     def __init__(self, df, loc=0.0, scale=1.0):
         # above 1e100 degrees of freedom the t is a normal to every digit (use Normal), and
-        # df * scale**2, a term of the log-density, would overflow
-        self.df = _validate.real(df, "df", lo=0.0, lo_open=True, hi=1e100)
+        # df * scale**2, a term of the log-density, would overflow; below 1e-100 lgamma(df / 2)
+        # of the normaliser loses its argument (df = 5e-324: "math domain error")
+        self.df = _validate.real(df, "df", lo=1e-100, hi=1e100)
         self.loc = _validate.real(loc, "loc")
         self.scale = _validate.scale(scale)
 

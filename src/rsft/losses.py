@@ -311,6 +311,12 @@ class SoftmaxCrossEntropy(Loss):
             if denom == 0.0:
                 raise ValueError("weights sum to 0: the weighted mean of reduction='mean' is "
                                  "undefined (torch returns NaN); use reduction='sum'")
+            if 1.0 / denom > float(np.finfo(dt).max):
+                # weights summing below 1/max of the dtype (subnormal): 1/denom overflows and
+                # the gradient would be w * inf. The weighted mean does not change when every weight
+                # is scaled by 2**e, which is exact: scale them so they sum to about 1
+                e = 1 - math.frexp(denom)[1]
+                w, denom = np.ldexp(w, e).astype(dt, copy=False), math.ldexp(denom, e)
         scale = 1.0 / denom if self.reduction == "mean" else 1.0
         e1, e2 = _EMPTY[dt]
         per = np.empty(n, dt) if self.reduction == "none" else None
