@@ -685,3 +685,28 @@ def test_cross_entropy_mean_with_weights_summing_to_a_subnormal(dtype, backend):
     want_value, want_grad = loss.value_and_grad(z, y, weights=tiny * dtype(2.0 ** 100))
     assert value == want_value and np.array_equal(grad, want_grad)
     assert np.all(np.isfinite(grad)) and np.all(grad[:2] == 0)
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda: rsft.RejectionSampler(rsft.Normal(0, 1), rsft.Normal(0, 2)).sample(2 ** 62, 0),
+     "n = 4611686018427387904 samples"),
+    (lambda: rsft.LogConcaveSampler(rsft.Normal(0, 1)).sample(10 ** 30, 0), "n = 10+ samples"),
+    (lambda: rsft.LinearRegression(10 ** 30), r"parameters of shape \(10+,\)"),
+    (lambda: rsft.SoftmaxPolicy(2, 2 ** 62), r"parameters of shape \(2, 4611686018427387904\)"),
+    (lambda: rsft.SoftmaxPolicy(2, 3).sample(np.zeros((5, 2)), 2 ** 62, 0), "n_per_row = "),
+    (lambda: rsft.GaussianPolicy(2, 2, 0.5).sample(np.zeros((5, 2)), 2 ** 62, 0),
+     "n_per_row = "),
+    (lambda: _fit_for(2 ** 62), "epochs = "),
+], ids=["sample", "log-concave", "linear", "softmax", "softmax-sample", "gaussian-sample",
+        "fit"])
+def test_absurd_sizes_are_a_memory_error_naming_the_argument(call, what):
+    """numpy's own "array is too big" / "Maximum allowed dimension exceeded" ValueErrors name
+    no argument (found by make fuzz, whose model cases then filled 24 GB arrays)."""
+    with pytest.raises(MemoryError, match=what + ".* more than this machine can allocate"):
+        call()
+
+
+def _fit_for(epochs):
+    model = rsft.LinearRegression(2)
+    return rsft.fit(model, np.zeros((5, 2)), np.zeros(5), rsft.MSE(),
+                    rsft.SGD(model.params, lr=0.1), epochs)

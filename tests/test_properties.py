@@ -1384,7 +1384,8 @@ def test_optimizer_bad_input(data, name, slot):
     # eps = 0 (allowed, and used in the docstrings) divides 0 by 0 where a gradient element and
     # its moments are zero: NaN on both backends (Adam, AdamW, RMSprop, Adagrad), as torch does,
     # and documented so (tests/test_hardening.py)
-    if key == "eps" and isinstance(value, numbers.Real) and value == 0:
+    # (and so does an eps that rounds to 0 in the parameters' dtype: 1e-147 in float32)
+    if key == "eps" and isinstance(value, numbers.Real) and abs(value) < 1 and dtype(value) == 0:
         moderate = False
     for o in (c, p):
         check_refusal(o)
@@ -1409,8 +1410,11 @@ def test_model_bad_input(data, kind, slot):
         if i == len(args):
             dtype = data.draw(st.sampled_from([np.int64, np.float16, "f4", None, "x", complex]))
         else:
+            # (sizes from 1e5 to 1e13 elements are valid requests this machine may grant and
+            # the test would then fill: left out; 2**62 and up are refused clearly)
             args[i] = value = data.draw(st.one_of(bad_counts, bad_numbers, st.sampled_from(
-                [np.array([0.5, -1.0]), np.array([0.5, 0.5, 0.5])])))
+                [np.array([0.5, -1.0]), np.array([0.5, 0.5, 0.5])])).filter(
+                lambda v: not (isinstance(v, int) and 10 ** 5 <= abs(v) < 10 ** 13)))
     elif slot == "X":
         X = bad_array(data.draw, X)
         value = X

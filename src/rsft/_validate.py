@@ -126,6 +126,20 @@ def count(n, name="n", *, minimum=0, maximum=None):
     return n
 
 
+def new_array(shape, dtype, what, fill=None):
+    """``np.empty(shape, dtype)`` (or ``np.full`` with ``fill``) for a size the caller asked
+    for, ``what`` naming it (e.g. ``"n = 10**30 samples"``): a size beyond what this machine can
+    allocate is a ``MemoryError`` that says so, instead of numpy's "array is too big" or
+    "Maximum allowed dimension exceeded" ValueError, which names no argument."""
+    shape = tuple(int(d) for d in np.atleast_1d(np.asarray(shape, dtype=object)))
+    n_bytes = math.prod(shape) * np.dtype(dtype).itemsize
+    try:
+        return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+    except (ValueError, MemoryError):
+        raise MemoryError(f"{what}: {n_bytes:.3g} bytes of {np.dtype(dtype).name}, more than "
+                          "this machine can allocate") from None
+
+
 #: the largest step count anywhere in rsft (an optimizer's counter, a state_dict's, a schedule's
 #: parameters and arguments): a 64-bit counter with room to grow, and exact as a float64 ratio
 MAX_STEPS = 2 ** 62

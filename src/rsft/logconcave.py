@@ -276,7 +276,7 @@ class LogConcaveSampler:
         ``rng`` as in :meth:`rsft.RejectionSampler.sample_with_stats`."""
         n = _validate.count(n)
         rng = _validate.generator(rng)
-        out = np.empty(n)
+        out = _validate.new_array(n, np.float64, f"n = {n} samples")
         if n == 0:
             return out, LogConcaveStats(0, 0, math.nan, 0, -math.inf)
         kern = _backend.kernels(self.backend)

@@ -50,7 +50,8 @@ class _Linear:
         self._vector = n_outputs is None
         wshape = (self.n_features,) if self._vector else (self.n_features, n_outputs)
         bshape = (1,) if self._vector else (n_outputs,)
-        self.params = [np.zeros(wshape, self.dtype)]
+        self.params = [_validate.new_array(wshape, self.dtype, f"parameters of shape {wshape}",
+                                           fill=0)]
         if self.fit_intercept:
             self.params.append(np.zeros(bshape, self.dtype))
 
@@ -193,8 +194,8 @@ class SoftmaxPolicy(_Linear):
                              "(non-finite X or parameters); cannot sample actions")
         p = np.empty_like(z)
         _backend.kernels("numpy").softmax(z, p)   # numpy's exp on both: bit-identical draws
+        out = _validate.new_array((z.shape[0], m), np.int64, f"n_per_row = {m} actions per row")
         u = gen.random((z.shape[0], m))
-        out = np.empty((z.shape[0], m), dtype=np.int64)
         kern.categorical_inverse_cdf(p, u, out)
         return out
 
@@ -235,7 +236,10 @@ class GaussianPolicy(_Linear):
         m = _validate.count(n_per_row, "n_per_row")
         gen = _validate.generator(rng)
         mu = self.mean(X)
-        eps = gen.standard_normal((mu.shape[0], m, self.n_outputs)).astype(self.dtype, copy=False)
+        eps = _validate.new_array((mu.shape[0], m, self.n_outputs), np.float64,
+                                  f"n_per_row = {m} actions per row")
+        gen.standard_normal(out=eps)        # the same draws as standard_normal(shape)
+        eps = eps.astype(self.dtype, copy=False)
         return mu[:, None, :] + self.sigma * eps
 
     def log_prob(self, X, actions):
@@ -301,7 +305,7 @@ def fit(model, X, y, loss, optimizer, epochs, batch_size=None, rng=None, weights
         if weights.shape != (n,):
             raise ValueError(f"weights must have shape ({n},), got {weights.shape}")
     batch_size = _validate.batch_size(batch_size)
-    history = np.empty(epochs, dtype=np.float64)
+    history = _validate.new_array(epochs, np.float64, f"the loss history of epochs = {epochs}")
     if batch_size is None:
         for e in range(epochs):
             value, grads = model.loss_and_grad(X, y, loss, weights)

@@ -803,7 +803,8 @@ class Adam(Optimizer):
         Decay rates of the first and second moment estimates, each in ``[0, 1)``.
     eps : float, default 1e-8
         Added to the denominator, finite and ``>= 0``. With ``eps=0`` a coordinate whose
-        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does.
+        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does (so does
+        an ``eps`` that rounds to 0 in the parameters' dtype, e.g. ``1e-50`` in float32).
     weight_decay : float, default 0
         L2 penalty added to the gradient, ``>= 0``.
     amsgrad : bool, default False
@@ -913,7 +914,8 @@ class RMSprop(Optimizer):
         Smoothing constant, in ``[0, 1]``.
     eps : float, default 1e-8
         Added to the denominator, finite and ``>= 0``. With ``eps=0`` a coordinate whose
-        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does.
+        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does (so does
+        an ``eps`` that rounds to 0 in the parameters' dtype, e.g. ``1e-50`` in float32).
     weight_decay : float, default 0
         L2 penalty added to the gradient, ``>= 0``.
     momentum : float, default 0
@@ -989,7 +991,8 @@ class Adagrad(Optimizer):
         a later edit in ``param_groups`` raises at the next step.
     eps : float, default 1e-10
         Added to the denominator, finite and ``>= 0``. With ``eps=0`` a coordinate whose
-        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does.
+        gradients have all been zero gives ``0/0 = NaN``, exactly as torch.optim does (so does
+        an ``eps`` that rounds to 0 in the parameters' dtype, e.g. ``1e-50`` in float32).
     maximize, backend, n_threads
         See :class:`Optimizer`.
 

@@ -280,7 +280,7 @@ class RejectionSampler:
             n_threads = _validate.n_threads(n_threads)
         if block_size is not None:
             block_size = _validate.count(block_size, "block_size", minimum=1)
-        out = np.empty(n)
+        out = _validate.new_array(n, np.float64, f"n = {n} samples")
         if n == 0:
             return out, SamplingStats(0, 0, math.nan, -math.inf)
         kern = _backend.kernels(self.backend)
