@@ -13,7 +13,8 @@ import pytest
 
 import rsft
 from rsft import _backend, _core
-from rsft._reference import losses as reference_losses, optim as reference_optim
+from rsft._reference import (acceptors as reference_acceptors, losses as reference_losses,
+                             optim as reference_optim)
 
 BACKENDS = ["cython", "numpy"]
 
@@ -545,6 +546,7 @@ def interrupt_soon(backend, monkeypatch):
     else:
         monkeypatch.setattr(reference_optim, "_BLOCK_ELEMENTS", 1 << 14)
         monkeypatch.setattr(reference_losses, "_PASS_ELEMENTS", 1 << 14)
+        monkeypatch.setattr(reference_acceptors, "BLOCK_CANDIDATES", 1 << 12)
         delay = 0.05
 
     def raise_interrupted(signum, frame):
@@ -617,8 +619,8 @@ def test_compiled_acceptor_stops_at_ctrl_c_while_drawing(kernel, backend, interr
     # top-k and statistical RS drew their uniforms (one per candidate) in one GIL-free call:
     # the generator then always ended SIGNAL_N draws ahead; now the draw stops part way. (The
     # kernel is called directly, on groups of 4096 candidates, so that nothing but the draw
-    # runs before the timer. The numpy backend's acceptors are not cut into blocks yet: see
-    # bench/signals.py.)
+    # runs before the timer. The numpy backend draws block by block between its decisions:
+    # test_numpy_acceptor_stops_at_ctrl_c.)
     starts = np.arange(0, SIGNAL_N + 1, 4096, dtype=np.int64)
     n_groups = starts.size - 1
     per_group = [np.empty(n_groups, np.int64), np.empty(n_groups, np.int64),
@@ -636,6 +638,62 @@ def test_compiled_acceptor_stops_at_ctrl_c_while_drawing(kernel, backend, interr
     assert rng.bit_generator.state != np.random.default_rng(0).bit_generator.state
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["rows", "groups"])
+@pytest.mark.parametrize("make", [lambda: rsft.TopK(1, backend="numpy"),
+                                  lambda: rsft.StatisticalRS(0.5, backend="numpy")],
+                         ids=["TopK", "StatisticalRS"])
+@pytest.mark.parametrize("backend", ["numpy"])
+def test_numpy_acceptor_stops_at_ctrl_c(make, grouped, backend, interrupt_soon):
+    # the reference acceptors run on blocks of whole groups (BLOCK_CANDIDATES, made small
+    # here), drawing each block's uniforms before deciding it: interrupted part way, the
+    # Generator has drawn more than nothing and less than one uniform per candidate
+    n = 1 << 22
+    r = np.random.default_rng(1).standard_normal(n)
+    args = {"groups": np.arange(n) // 8} if grouped else {}
+    acc = make()
+    rng = np.random.default_rng(0)
+    with interrupt_soon():
+        acc.accept(r if grouped else r.reshape(-1, 8), rng, **args)
+    finished = np.random.default_rng(0)
+    finished.random(n)
+    assert rng.bit_generator.state != finished.bit_generator.state
+    assert rng.bit_generator.state != np.random.default_rng(0).bit_generator.state
+
+
+@pytest.mark.parametrize("make", [
+    lambda b: rsft.Threshold(0.3, min_per_group=3, backend=b),
+    lambda b: rsft.Quantile(0.6, min_per_group=2, backend=b),
+    lambda b: rsft.TopK(2, min_per_group=3, backend=b),
+    lambda b: rsft.StatisticalRS(0.5, min_per_group=2, backend=b),
+    lambda b: rsft.StatisticalRS(0.5, 5.0, backend=b),
+    lambda b: rsft.RSO(0.5, 3, min_per_group=4, backend=b)],
+    ids=["Threshold", "Quantile", "TopK", "StatisticalRS", "StatisticalRS-r_max", "RSO"])
+def test_numpy_acceptor_blocks_change_no_result(make, monkeypatch):
+    # small blocks (and, for the unordered labels, group_order's piecewise radix sort) give
+    # the compiled backend's decisions and Generator state, as one block does
+    monkeypatch.setattr(reference_acceptors, "BLOCK_CANDIDATES", 100)
+    monkeypatch.setattr(reference_acceptors, "GROUP_BLOCK", 7)
+    monkeypatch.setattr(reference_acceptors, "PIECE", 64)
+    g = np.random.default_rng(2)
+    n = 5000
+    r = np.round(g.standard_normal(n), 1)        # ties
+    r[g.random(n) < 0.05] = -np.inf
+    labels = g.integers(-(1 << 40), 1 << 40, 300)[g.integers(0, 300, n)]
+    keys = g.integers(0, 4, n)
+    for args in ({"groups": labels, "keys": keys}, {"groups": np.sort(labels)}, {}):
+        x = r if args else r.reshape(-1, 50)
+        got = {}
+        for b in ("cython", "numpy"):
+            rng = np.random.default_rng(3)
+            res = make(b).accept(x, rng, **args)
+            got[b] = (res.mask, res.n_accepted, rng.bit_generator.state)
+        assert np.array_equal(got["cython"][0], got["numpy"][0])
+        assert got["cython"][1:] == got["numpy"][1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Found by make fuzz (1000 examples per entry point)
+# ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_centered_rmsprop_clamps_a_variance_rounded_below_zero(dtype, backend):
     """alpha near 0 (2e-16 found by make fuzz; 1e-7 rounds in float32): v = g^2 and a = g up
