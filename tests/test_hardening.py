@@ -789,3 +789,11 @@ def _fit_for(epochs):
     model = rsft.LinearRegression(2)
     return rsft.fit(model, np.zeros((5, 2)), np.zeros(5), rsft.MSE(),
                     rsft.SGD(model.params, lr=0.1), epochs)
+
+
+@pytest.mark.parametrize("make", [lambda: rsft.LinearWarmup(1e308, 4),
+                                  lambda: rsft.WarmupCosine(1e308, 4, 10)],
+                         ids=["LinearWarmup", "WarmupCosine"])
+def test_warmup_of_the_largest_rates_does_not_overflow(make):
+    """rate * (t + 1) / W overflowed to inf for rates near 1e308 (make fuzz)."""
+    assert make()(3) == 1e308 and make()(0) == 1e308 / 4

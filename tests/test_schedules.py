@@ -49,14 +49,14 @@ def test_schedule_bad_t_and_bad_callable():
 
 
 def test_linear_warmup_closed_form():
-    """t < W: schedule(t) * (t + 1) / W; then schedule(t), evaluated at the same t."""
+    """t < W: schedule(t) * ((t + 1) / W); then schedule(t), evaluated at the same t."""
     w = LinearWarmup(0.2, warmup_steps=5)
     assert w.schedule == ConstantLR(0.2)     # a float is stored as a ConstantLR
-    assert [w(t) for t in range(7)] == [0.2 * (t + 1) / 5 for t in range(5)] + [0.2, 0.2]
+    assert [w(t) for t in range(7)] == [0.2 * ((t + 1) / 5) for t in range(5)] + [0.2, 0.2]
     inner = CosineLR(1.0, t_max=10, eta_min=0.1)
     w = LinearWarmup(inner, 4)
     for t in range(15):
-        expected = inner(t) * (t + 1) / 4 if t < 4 else inner(t)
+        expected = inner(t) * ((t + 1) / 4) if t < 4 else inner(t)
         assert w(t) == pytest.approx(expected, rel=1e-15)
     assert [LinearWarmup(0.3, 0)(t) for t in (0, 3)] == [0.3, 0.3]       # no warmup
     assert LinearWarmup(0.1, 3) == LinearWarmup(ConstantLR(0.1), 3)    # value objects
@@ -89,7 +89,7 @@ def test_warmup_cosine_closed_form():
     s = WarmupCosine(lr, warmup, total, eta_min)
     for t in range(total + 5):
         if t < warmup:
-            expected = lr * (t + 1) / warmup
+            expected = lr * ((t + 1) / warmup)
         elif t <= total:
             progress = (t - warmup) / (total - warmup)
             expected = eta_min + (lr - eta_min) * (1 + math.cos(math.pi * progress)) / 2

@@ -191,7 +191,7 @@ class InverseTimeLR(LRSchedule):
 
 @dataclass(frozen=True)
 class LinearWarmup(LRSchedule):
-    """A linear warmup in front of any learning rate: ``schedule(t) * (t + 1) / warmup_steps``
+    """A linear warmup in front of any learning rate: ``schedule(t) * ((t + 1) / warmup_steps)``
     for ``t < warmup_steps``, then ``schedule(t)``.
 
     The first step takes ``1 / warmup_steps`` of the rate and step ``warmup_steps - 1`` (the
@@ -227,7 +227,7 @@ class LinearWarmup(LRSchedule):
         if t >= self.warmup_steps:
             return rate
         rate = _rate(rate, f"the warmed-up schedule's value (at t={t})")
-        return rate * (t + 1) / self.warmup_steps
+        return rate * ((t + 1) / self.warmup_steps)     # the fraction first: no overflow
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class WarmupCosine(LRSchedule):
     """A linear warmup to ``lr`` over ``warmup_steps`` steps, then a cosine decay to
     ``eta_min`` at step ``total_steps``, then ``eta_min``: the usual fine-tuning schedule.
 
-    ``lr * (t + 1) / warmup_steps`` for ``t < warmup_steps`` (as :class:`LinearWarmup`), then
+    ``lr * ((t + 1) / warmup_steps)`` for ``t < warmup_steps`` (as :class:`LinearWarmup`), then
     ``eta_min + (lr - eta_min) * (1 + cos(pi * (t - warmup_steps) / (total_steps -
     warmup_steps))) / 2`` up to ``t = total_steps`` (:class:`CosineLR` started at the end of
     the warmup), and ``eta_min`` after.
@@ -276,7 +276,7 @@ class WarmupCosine(LRSchedule):
         """Learning rate after ``t`` steps."""
         t = _step_index(t)
         if t < self.warmup_steps:
-            return self.lr * (t + 1) / self.warmup_steps
+            return self.lr * ((t + 1) / self.warmup_steps)
         if t >= self.total_steps:
             return self.eta_min
         c = 0.5 * (1.0 + math.cos(math.pi * (t - self.warmup_steps)
