@@ -1892,8 +1892,19 @@ def test_dask_equals_in_process_blocks(data, n, chunks, seed, round):
                                                np.random.default_rng(seed), round).compute())
             want = outcome(lambda: acc.accept(rewards, np.random.default_rng(seed), round,
                                               block_size=block, backend=backend).mask)
+            if isinstance(got, Raised) and isinstance(want, Raised) and "block" in got.message:
+                # an error in the data names its block and positions within it (documented)
+                assert got.type is want.type, (got, want)
+                assert _positions_dropped(got.message.split(": ", 1)[1]) == \
+                    _positions_dropped(want.message), (got, want)
+                return
     assert_same(got, want)
     check_refusal(got)
+
+
+def _positions_dropped(message):
+    import re
+    return re.sub(r"\[[0-9, ]+\]", "[...]", message)
 
 
 @fuzz(60)

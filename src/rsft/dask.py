@@ -108,8 +108,12 @@ def sample_array(sampler, n, chunks, rng=None):
     return da.concatenate(blocks)
 
 
-def _accept_block(acceptor, rewards, rng, round, groups, keys):
-    return acceptor.accept(rewards, _own_copy(rng), round, groups=groups, keys=keys).mask
+def _accept_block(acceptor, rewards, rng, round, groups, keys, where):
+    try:
+        return acceptor.accept(rewards, _own_copy(rng), round, groups=groups, keys=keys).mask
+    except ValueError as exc:
+        # positions in the message are the block's own: say which block it is
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _label_span(labels):
@@ -171,6 +175,14 @@ def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
         on the computed arrays: chunk ``b`` is block ``b`` of the acceptor's blocked stream.
         For grouped rewards the labels are read once (a first, small Dask pass) to check the
         partitioning.
+
+    Raises
+    ------
+    ValueError
+        As ``acceptor.accept`` would, with one difference: an error found in the data (a NaN
+        reward, a reward above ``r_max``) is raised by the block that found it, named in the
+        message with positions counted within that block, and when several blocks hold bad
+        data, which of them is reported depends on the order the scheduler ran them in.
     """
     if not callable(getattr(acceptor, "accept", None)):
         raise TypeError(f"acceptor must be an rsft acceptor (Threshold, Quantile, TopK, "
@@ -206,6 +218,12 @@ def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
         keys = keys.rechunk(rewards.chunks)
     rng = _validate.generator(rng)
     _require_picklable(acceptor, "acceptor")
+    for_groups = getattr(acceptor, "_for_groups", None)
+    if groups is None:
+        # what the acceptor refuses for any rows (k above the candidates per row, a bad
+        # schedule value) is refused now, as in one process, even with no rows to run
+        none = acceptor if for_groups is None else for_groups(0, 0, rewards.shape[0], True)
+        none.accept(np.empty((0, rewards.shape[1])), np.random.default_rng(0), round)
     n_blocks = rewards.numblocks[0] if rewards.shape[0] else 0
     if groups is None:
         group_counts = rewards.chunks[0]
@@ -214,7 +232,6 @@ def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
     # block b gets the acceptor of its own groups (per-group parameters such as
     # StatisticalRS's r_max sliced), as the in-process blocked acceptance gives it
     firsts = np.r_[0, np.cumsum(group_counts, dtype=np.int64)]
-    for_groups = getattr(acceptor, "_for_groups", None)
     parts_of_acceptor = [acceptor] * n_blocks if for_groups is None else [
         for_groups(int(firsts[b]), int(firsts[b + 1]), int(firsts[-1]), groups is None)
         for b in range(n_blocks)]
@@ -225,8 +242,11 @@ def accept(acceptor, rewards, rng=None, round=0, *, groups=None, keys=None):
         block = rewards.blocks[index]
         parts = [None if a is None else a.blocks[index] for a in (groups, keys)]
         acceptor_node = dask.delayed(parts_of_acceptor[b], pure=True)
+        where = (f"block {b} (groups {firsts[b]} to {firsts[b + 1] - 1}, positions within the "
+                 "block)")
         blocks.append(da.from_delayed(
-            dask.delayed(_accept_block, pure=False)(acceptor_node, block, child, round, *parts),
+            dask.delayed(_accept_block, pure=False)(acceptor_node, block, child, round, *parts,
+                                                    where),
             shape=block.shape, dtype=np.bool_))
     if not blocks:
         return da.zeros(rewards.shape, dtype=np.bool_)
