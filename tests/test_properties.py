@@ -1919,7 +1919,8 @@ def test_dask_bad_input(data, slot):
     from rsft import _demos
     grid, rounds, make_trainer = [0.1, 0.2], 2, _demos.bandit_trainer
     if slot in ("n", "chunks", "rounds"):
-        value = data.draw(bad_counts)
+        # rounds: a huge count is training the caller asked for (bad_loops), not an allocation
+        value = data.draw(bad_loops if slot == "rounds" else bad_counts)
         n, chunks, rounds = (value if slot == s else v for s, v in
                              (("n", n), ("chunks", chunks), ("rounds", rounds)))
     elif slot == "rng":
