@@ -797,3 +797,11 @@ def _fit_for(epochs):
 def test_warmup_of_the_largest_rates_does_not_overflow(make):
     """rate * (t + 1) / W overflowed to inf for rates near 1e308 (make fuzz)."""
     assert make()(3) == 1e308 and make()(0) == 1e308 / 4
+
+
+def test_dask_sample_array_refuses_a_graph_of_absurdly_many_tasks():
+    """n = 2**62 in chunks of 16 built a list of 2.9e17 blocks and ran out of memory."""
+    rdask = pytest.importorskip("rsft.dask")
+    s = rsft.RejectionSampler(rsft.Normal(0, 1), rsft.Normal(0, 2))
+    with pytest.raises(ValueError, match=r"tasks, more than 16777216 \(2\*\*24\)"):
+        rdask.sample_array(s, 2 ** 62, 16, 0)

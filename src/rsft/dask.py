@@ -40,6 +40,10 @@ from . import _blocks, _validate
 
 __all__ = ["sample_array", "accept", "map_trainings"]
 
+#: the most tasks sample_array builds (a graph that large is a typo, e.g. n = 2**62 in chunks
+#: of 16, whose list of blocks alone would fill the memory)
+MAX_TASKS = 2 ** 24
+
 
 def _require_picklable(obj, name):
     """Refuse, with a clear message, what cannot travel to a Dask worker."""
@@ -93,6 +97,9 @@ def sample_array(sampler, n, chunks, rng=None):
         raise TypeError(f"sampler must be an rsft sampler with a sample(n, rng) method; got "
                         f"{type(sampler).__name__}")
     _require_picklable(sampler, "sampler")
+    if -(-n // chunks) > MAX_TASKS:
+        raise ValueError(f"n = {n} samples in chunks of {chunks} would make {-(-n // chunks)} "
+                         f"tasks, more than {MAX_TASKS} (2**24): use larger chunks")
     bounds = _blocks.block_bounds(n, chunks)
     if not bounds:
         return da.zeros((0,), dtype=np.float64, chunks=(chunks,))
